@@ -1,0 +1,34 @@
+# SimHum robot image: ROS 2 Jazzy from apt, the workspace built with rosdep + colcon.
+#   docker build -f docker/robot.Dockerfile -t simhum:robot .
+#   docker run --rm -it --net=host --privileged -v /dev:/dev simhum:robot \
+#     ros2 launch simhum bringup.launch.py mode:=real policy:=/models/model.onnx
+# For GPU inference add --gpus all and a base with CUDA; onnxruntime-gpu is installed here,
+# TensorRT comes from NVIDIA's own packages on the robot (see README).
+FROM ros:jazzy
+
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ENV DEBIAN_FRONTEND=noninteractive PIP_BREAK_SYSTEM_PACKAGES=1
+
+RUN apt-get update && apt-get install -y --no-install-recommends \
+        python3-pip \
+        ros-jazzy-ros2-control \
+        ros-jazzy-ros2-controllers \
+        ros-jazzy-rosbag2-storage-mcap \
+        ros-jazzy-moveit-py \
+        libegl1 libgl1-mesa-dri \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /ws
+COPY . src/simhum
+RUN rosdep update --rosdistro jazzy \
+    && apt-get update \
+    && rosdep install --from-paths src --ignore-src -y --rosdistro jazzy \
+    && rm -rf /var/lib/apt/lists/*
+# Python packages that have no rosdep key: the simulator, inference, episode files.
+RUN pip3 install --no-cache-dir -r src/simhum/docker/robot-requirements.txt
+RUN source /opt/ros/jazzy/setup.bash \
+    && colcon build --metas src/simhum/colcon.meta --event-handlers console_cohesion+
+
+COPY docker/entrypoint.sh /entrypoint.sh
+ENTRYPOINT ["/entrypoint.sh"]
+CMD ["bash"]

@@ -1,0 +1,33 @@
+"""Where the installed description files live (ament index, or this source tree)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE = "simhum_description"
+_SOURCE_SHARE = Path(__file__).resolve().parent.parent
+
+
+def share_dir() -> Path:
+    """The package's share folder: this source tree when running from it (or from a symlink
+    install), else the installed share folder found through the ament index."""
+    if (_SOURCE_SHARE / "package.xml").is_file():
+        return _SOURCE_SHARE
+    from ament_index_python.packages import get_package_share_directory
+
+    return Path(get_package_share_directory(PACKAGE))
+
+
+def default_urdf() -> Path:
+    """The default robot's xacro source."""
+    return share_dir() / "urdf" / "simhum_arm.urdf.xacro"
+
+
+def default_calibration() -> Path:
+    """The camera calibration file that simulation, capture and policy read."""
+    return share_dir() / "config" / "camera_calibration.yaml"
+
+
+def default_controllers() -> Path:
+    """The ros2_control controller configuration."""
+    return share_dir() / "config" / "ros2_controllers.yaml"

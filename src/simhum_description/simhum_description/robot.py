@@ -1,0 +1,217 @@
+"""Load a robot from URDF or xacro: joints, limits and frames, checked, with clear errors.
+
+Kinematics come from pinocchio and physics from MuJoCo, both reading the same URDF text, so
+nothing downstream hard-codes joint names, counts or frames.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+from xml.parsers.expat import ExpatError
+
+import numpy as np
+
+from simhum_description.errors import DescriptionError
+
+if TYPE_CHECKING:
+    import mujoco
+    import pinocchio
+
+MOVING_JOINT_TYPES = ("revolute", "prismatic")
+UNSUPPORTED_JOINT_TYPES = ("continuous", "floating", "planar")
+MUJOCO_COMPILER = '<compiler fusestatic="false" discardvisual="false" strippath="false"/>'
+
+
+@dataclass(frozen=True)
+class RobotDescription:
+    """A robot's processed URDF with the facts SimHum needs from it.
+
+    Joint arrays are in ``joint_names`` order, which is the URDF's depth-first order, the
+    order pinocchio and MuJoCo both use.
+    """
+
+    source: Path
+    urdf_xml: str
+    name: str
+    base_frame: str
+    tool_frame: str
+    joint_names: tuple[str, ...]
+    arm_joint_names: tuple[str, ...]
+    gripper_joint_names: tuple[str, ...]
+    lower: np.ndarray
+    upper: np.ndarray
+    velocity: np.ndarray
+    effort: np.ndarray
+
+    @property
+    def dof(self) -> int:
+        """Number of moving joints (arm and gripper)."""
+        return len(self.joint_names)
+
+    def indices(self, names: tuple[str, ...] | list[str]) -> np.ndarray:
+        """Positions of ``names`` in ``joint_names``; a clear error for an unknown joint."""
+        unknown = [n for n in names if n not in self.joint_names]
+        if unknown:
+            raise DescriptionError(
+                f"{self.source}: unknown joint(s) {unknown}; this robot has {self.joint_names}"
+            )
+        return np.array([self.joint_names.index(n) for n in names], dtype=np.int64)
+
+    def clamp(self, q: np.ndarray) -> np.ndarray:
+        """Clamp joint positions (full ``joint_names`` vector) to the URDF limits."""
+        return np.clip(q, self.lower, self.upper)
+
+    @cached_property
+    def pinocchio_model(self) -> pinocchio.Model:
+        """The pinocchio model built from the same URDF text."""
+        import pinocchio
+
+        return pinocchio.buildModelFromXML(self.urdf_xml)
+
+    def mujoco_spec(self) -> mujoco.MjSpec:
+        """A fresh MuJoCo spec of the robot alone (no world), for attaching into a scene."""
+        import mujoco
+
+        return mujoco.MjSpec.from_string(_with_mujoco_compiler(self.urdf_xml))
+
+    def home(self) -> np.ndarray:
+        """A neutral configuration: zero where the limits allow, else the range's middle."""
+        mid = (self.lower + self.upper) / 2
+        return np.where((self.lower <= 0) & (self.upper >= 0), 0.0, mid)
+
+
+def load_robot(
+    path: str | Path,
+    tool_frame: str = "tcp",
+    xacro_args: Mapping[str, str] | None = None,
+) -> RobotDescription:
+    """Read a ``.urdf`` or ``.urdf.xacro`` file and check it can serve as a SimHum robot."""
+    path = Path(path)
+    if not path.is_file():
+        raise DescriptionError(f"{path}: robot description not found (no such file)")
+    xml = _process(path, dict(xacro_args or {}))
+    return parse_robot(xml, tool_frame=tool_frame, source=path)
+
+
+def parse_robot(xml: str, tool_frame: str, source: Path) -> RobotDescription:
+    """Check a URDF text and extract joints, limits and frames from it."""
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as err:
+        raise DescriptionError(f"{source}: malformed XML ({err})") from None
+    if root.tag != "robot":
+        raise DescriptionError(f"{source}: the root element is <{root.tag}>, not <robot>")
+
+    links = [link.get("name") for link in root.findall("link")]
+    joints = {j.get("name"): j for j in root.findall("joint")}
+    if not links:
+        raise DescriptionError(f"{source}: the URDF has no <link>")
+    if tool_frame not in links:
+        raise DescriptionError(
+            f"{source}: tool frame '{tool_frame}' is not a link of robot "
+            f"'{root.get('name')}'; its links are {links}. Set the tool_frame parameter."
+        )
+    for name, joint in joints.items():
+        kind = joint.get("type")
+        if kind in UNSUPPORTED_JOINT_TYPES:
+            raise DescriptionError(
+                f"{source}: joint '{name}' is {kind}; SimHum needs revolute or prismatic "
+                "joints with <limit lower upper>"
+            )
+        if joint.find("mimic") is not None:
+            raise DescriptionError(
+                f"{source}: joint '{name}' uses <mimic>; declare each finger joint as its own "
+                "joint (both are commanded with the same aperture)"
+            )
+        if kind in MOVING_JOINT_TYPES:
+            _check_limit(joint, name, source)
+
+    parent_of = {j.find("child").get("link"): j for j in joints.values()}
+    roots = [link for link in links if link not in parent_of]
+    if len(roots) != 1:
+        raise DescriptionError(f"{source}: expected one root link, found {roots}")
+
+    model = _pinocchio_model(xml, source)
+    names = tuple(model.names[1:])
+    chain = []
+    link = tool_frame
+    while link in parent_of:
+        joint = parent_of[link]
+        if joint.get("type") in MOVING_JOINT_TYPES:
+            chain.append(joint.get("name"))
+        link = joint.find("parent").get("link")
+    arm = tuple(n for n in names if n in chain)
+    if not arm:
+        raise DescriptionError(
+            f"{source}: no moving joint between '{roots[0]}' and tool frame '{tool_frame}'"
+        )
+    return RobotDescription(
+        source=source,
+        urdf_xml=xml,
+        name=root.get("name", ""),
+        base_frame=roots[0],
+        tool_frame=tool_frame,
+        joint_names=names,
+        arm_joint_names=arm,
+        gripper_joint_names=tuple(n for n in names if n not in chain),
+        lower=np.array(model.lowerPositionLimit, dtype=np.float64),
+        upper=np.array(model.upperPositionLimit, dtype=np.float64),
+        velocity=np.array(model.velocityLimit, dtype=np.float64),
+        effort=np.array(model.effortLimit, dtype=np.float64),
+    )
+
+
+def _process(path: Path, xacro_args: dict[str, str]) -> str:
+    """Expand xacro (any ``*.xacro`` file); read plain URDF as it is."""
+    if path.suffix != ".xacro":
+        if xacro_args:
+            raise DescriptionError(f"{path}: xacro arguments {xacro_args} given for a plain URDF")
+        return path.read_text()
+    import xacro
+
+    try:
+        return xacro.process_file(str(path), mappings=xacro_args).toxml()
+    except ExpatError as err:
+        raise DescriptionError(f"{path}: malformed XML ({err})") from None
+    except xacro.XacroException as err:
+        raise DescriptionError(f"{path}: xacro failed: {err}") from None
+
+
+def _check_limit(joint: ET.Element, name: str, source: Path) -> None:
+    limit = joint.find("limit")
+    need = ("lower", "upper", "velocity", "effort")
+    if limit is None or any(limit.get(k) is None for k in need):
+        raise DescriptionError(
+            f"{source}: joint '{name}' needs <limit lower upper velocity effort>"
+        )
+    try:
+        lower, upper, velocity, effort = (float(limit.get(k)) for k in need)
+    except ValueError:
+        raise DescriptionError(f"{source}: joint '{name}' has a non-numeric limit") from None
+    if not lower < upper or velocity <= 0 or effort <= 0:
+        raise DescriptionError(
+            f"{source}: joint '{name}' limits must have lower < upper and positive velocity "
+            f"and effort (got {lower}, {upper}, {velocity}, {effort})"
+        )
+
+
+def _pinocchio_model(xml: str, source: Path) -> pinocchio.Model:
+    import pinocchio
+
+    try:
+        return pinocchio.buildModelFromXML(xml)
+    except (RuntimeError, ValueError) as err:
+        raise DescriptionError(f"{source}: pinocchio cannot read it ({err})") from None
+
+
+def _with_mujoco_compiler(xml: str) -> str:
+    """Add MuJoCo's compiler tag when the URDF lacks one, so fixed links stay bodies."""
+    if "<mujoco" in xml:
+        return xml
+    close = xml.find(">", xml.find("<robot"))
+    return xml[: close + 1] + f"<mujoco>{MUJOCO_COMPILER}</mujoco>" + xml[close + 1 :]

@@ -1,0 +1,157 @@
+"""The shared robot description: joints, limits and frames, MuJoCo/pinocchio agreement, and
+clear errors for bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from simhum_description import DescriptionError, load_robot
+from simhum_description.controllers import controller_parameters
+from simhum_description.kinematics import max_fk_disagreement, pinocchio_tool_pose
+from simhum_description.paths import default_controllers, default_urdf
+from simhum_description.synthetic import serial_arm_urdf
+
+ARM = (
+    "shoulder_pan_joint",
+    "shoulder_lift_joint",
+    "elbow_joint",
+    "forearm_roll_joint",
+    "wrist_pitch_joint",
+    "wrist_roll_joint",
+)
+
+
+@pytest.fixture(scope="module")
+def robot():
+    return load_robot(default_urdf())
+
+
+@pytest.fixture(scope="module")
+def seven_dof(tmp_path_factory):
+    path = tmp_path_factory.mktemp("robots") / "seven.urdf"
+    path.write_text(serial_arm_urdf(7, seed=3, prefix="axis_", tool_frame="tool0"))
+    return load_robot(path, tool_frame="tool0")
+
+
+def test_default_robot_facts(robot) -> None:
+    assert robot.base_frame == "base_link"
+    assert robot.tool_frame == "tcp"
+    assert robot.arm_joint_names == ARM
+    assert robot.gripper_joint_names == ("left_finger_joint", "right_finger_joint")
+    assert robot.joint_names == ARM + robot.gripper_joint_names
+    assert np.all(robot.lower < robot.upper)
+    assert np.all(robot.velocity > 0) and np.all(robot.effort > 0)
+    assert robot.upper[robot.indices(["left_finger_joint"])][0] == pytest.approx(0.04)
+
+
+def test_masses_and_inertias_are_physical(robot) -> None:
+    model = robot.pinocchio_model
+    # pinocchio merges the fixed root link (base_link) into the universe body, index 0
+    masses = [inertia.mass for inertia in model.inertias]
+    assert 8.0 < sum(masses) < 15.0  # a small lab arm with its gripper
+    for inertia in model.inertias:
+        principal = np.linalg.eigvalsh(inertia.inertia)
+        assert np.all(principal > 0)
+        # triangle inequality of a rigid body's principal moments
+        assert principal[2] <= principal[0] + principal[1] + 1e-12
+
+
+@pytest.mark.parametrize("which", ["default", "seven_dof"])
+def test_mujoco_and_pinocchio_agree_on_tool_frame(which, robot, seven_dof) -> None:
+    description = robot if which == "default" else seven_dof
+    assert max_fk_disagreement(description, samples=1000, seed=1) < 1e-9
+
+
+def test_seven_dof_variant_is_read_without_assumptions(seven_dof) -> None:
+    assert seven_dof.dof == 8
+    assert seven_dof.arm_joint_names == tuple(f"axis_{i}" for i in range(1, 8))
+    assert seven_dof.gripper_joint_names == ("axis_finger_joint",)
+    assert seven_dof.base_frame == "root"
+
+
+def test_tool_frame_at_home_is_above_base(robot) -> None:
+    pose = pinocchio_tool_pose(robot, robot.home())
+    # straight up: 0.08 + 0.10 + 0.30 + 0.22 + 0.04 + 0.06 + 0.01 + 0.065 m
+    assert pose[:3, 3] == pytest.approx([0.0, 0.0, 0.875], abs=1e-12)
+
+
+def test_ros2_control_plugin_follows_hardware_argument() -> None:
+    real = load_robot(default_urdf(), xacro_args={"hardware": "real"})
+    sim = load_robot(default_urdf(), xacro_args={"hardware": "sim"})
+    driver = load_robot(
+        default_urdf(),
+        xacro_args={"hardware": "real", "real_hardware_plugin": "lab_arm_driver/ArmSystem"},
+    )
+    assert "<plugin>mock_components/GenericSystem</plugin>" in real.urdf_xml
+    assert "<plugin>mujoco_ros2_control/MujocoSystem</plugin>" in sim.urdf_xml
+    assert "<plugin>lab_arm_driver/ArmSystem</plugin>" in driver.urdf_xml
+    with pytest.raises(DescriptionError, match="hardware must be 'real' or 'sim'"):
+        load_robot(default_urdf(), xacro_args={"hardware": "gazebo"})
+
+
+def test_ros2_control_joints_and_bounds_match_urdf(robot) -> None:
+    import xml.etree.ElementTree as ET
+
+    control = ET.fromstring(robot.urdf_xml).find("ros2_control")
+    joints = control.findall("joint")
+    assert tuple(j.get("name") for j in joints) == robot.joint_names
+    for i, joint in enumerate(joints):
+        bounds = {p.get("name"): float(p.text) for p in joint.find("command_interface")}
+        assert bounds == {"min": robot.lower[i], "max": robot.upper[i]}
+
+
+def test_controller_yaml_joints_match_urdf(robot, seven_dof) -> None:
+    raw = yaml.safe_load(default_controllers().read_text())
+    jtc = raw["joint_trajectory_controller"]["ros__parameters"]
+    assert tuple(jtc["joints"]) == robot.joint_names
+    manager = raw["controller_manager"]["ros__parameters"]
+    assert manager["joint_trajectory_controller"]["type"].startswith("joint_trajectory_controller")
+    params = controller_parameters(seven_dof, default_controllers())
+    assert params["joint_trajectory_controller"]["ros__parameters"]["joints"] == list(
+        seven_dof.joint_names
+    )
+    assert raw["joint_trajectory_controller"]["ros__parameters"]["joints"] == jtc["joints"]
+
+
+def test_missing_urdf(tmp_path: Path) -> None:
+    with pytest.raises(DescriptionError, match=r"missing\.urdf: robot description not found"):
+        load_robot(tmp_path / "missing.urdf")
+
+
+@pytest.mark.parametrize("suffix", [".urdf", ".urdf.xacro"])
+def test_malformed_xml(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"broken{suffix}"
+    path.write_text('<robot name="x"><link name="a"></robot>')
+    with pytest.raises(DescriptionError, match=rf"broken{suffix}: malformed XML"):
+        load_robot(path)
+
+
+def test_missing_tool_frame(tmp_path: Path) -> None:
+    path = tmp_path / "arm.urdf"
+    path.write_text(serial_arm_urdf(3, tool_frame="tool0"))
+    with pytest.raises(DescriptionError, match=r"arm\.urdf: tool frame 'tcp' is not a link"):
+        load_robot(path, tool_frame="tcp")
+
+
+def test_joint_without_limits(tmp_path: Path) -> None:
+    path = tmp_path / "nolimit.urdf"
+    path.write_text(serial_arm_urdf(2).replace('<limit lower="0" upper="0.03"', "<nolimit "))
+    with pytest.raises(DescriptionError, match="jfinger_joint' needs <limit"):
+        load_robot(path, tool_frame="tool0")
+
+
+def test_continuous_joint_is_refused_with_reason(tmp_path: Path) -> None:
+    path = tmp_path / "cont.urdf"
+    urdf = serial_arm_urdf(2).replace('name="j1" type="revolute"', 'name="j1" type="continuous"')
+    path.write_text(urdf)
+    with pytest.raises(DescriptionError, match="joint 'j1' is continuous"):
+        load_robot(path, tool_frame="tool0")
+
+
+def test_unknown_joint_name_is_named(robot) -> None:
+    with pytest.raises(DescriptionError, match="unknown joint"):
+        robot.indices(["shoulder_pan_joint", "elbow"])

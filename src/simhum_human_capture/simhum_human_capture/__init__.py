@@ -1,0 +1,1 @@
+"""Human-hand demonstrations from the robot's camera."""

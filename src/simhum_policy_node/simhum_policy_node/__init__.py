@@ -1,0 +1,1 @@
+"""Runs an exported SimHum policy on the robot."""

@@ -1,0 +1,1 @@
+"""MuJoCo simulation of the SimHum robot from the shared URDF."""

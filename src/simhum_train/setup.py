@@ -1,0 +1,14 @@
+"""simhum_train: plain Python (no rclpy), installable anywhere: pip install -e src/simhum_train."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="simhum_train",
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    python_requires=">=3.10",
+    install_requires=["numpy", "torch", "onnx", "onnxruntime", "rosbags", "pyyaml", "tqdm"],
+    description="SimHum training: episodes to dataset, modular policy, two-stage training, "
+    "baselines, ONNX export.",
+    license="Apache-2.0",
+)

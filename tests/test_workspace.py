@@ -1,0 +1,70 @@
+"""The workspace itself: package manifests, build settings, pins, and the core/ROS boundary."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from catkin_pkg.package import parse_package
+
+ROOT = Path(__file__).resolve().parents[1]
+ROS_PACKAGES = sorted(p.parent for p in (ROOT / "src").glob("*/package.xml"))
+# Plain-Python core modules: never import rclpy (nodes are thin adapters over them).
+CORE_PACKAGES = ["simhum_description/simhum_description", "simhum_train/simhum_train"]
+
+
+def test_layout_of_the_design_card() -> None:
+    for path in [
+        "src/simhum_msgs",
+        "src/simhum_description",
+        "src/simhum_sim_bridge",
+        "src/simhum_human_capture",
+        "src/simhum_policy_node",
+        "src/simhum_train",
+        "launch",
+        "docker",
+        "colcon.meta",
+    ]:
+        assert (ROOT / path).exists(), path
+
+
+@pytest.mark.parametrize("package_dir", ROS_PACKAGES, ids=lambda p: p.name)
+def test_package_manifest_is_valid(package_dir: Path) -> None:
+    package = parse_package(package_dir)  # validates format 3 and maintainer e-mails
+    package.validate()
+    assert package.name == package_dir.name
+    assert package.maintainers and all("@" in m.email for m in package.maintainers)
+    build_type = package.get_build_type()
+    expected = "CMakeLists.txt" if build_type == "ament_cmake" else "setup.py"
+    assert (package_dir / expected).is_file()
+    if build_type == "ament_python":
+        assert (package_dir / "resource" / package.name).is_file()
+
+
+def test_colcon_meta_names_real_packages() -> None:
+    meta = json.loads((ROOT / "colcon.meta").read_text())
+    names = {p.name for p in (ROOT / "src").iterdir() if p.is_dir()}
+    assert set(meta["names"]) <= names
+
+
+def test_robot_image_pins_match_the_lock() -> None:
+    def pins(path: Path) -> dict[str, str]:
+        lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+        return dict(line.split("==") for line in lines if "==" in line)
+
+    lock = pins(ROOT / "requirements" / "lock.txt")
+    robot = pins(ROOT / "docker" / "robot-requirements.txt")
+    for name, version in robot.items():
+        assert lock[name.removesuffix("-gpu")] == version, name
+
+
+@pytest.mark.parametrize("package", CORE_PACKAGES)
+def test_core_never_imports_rclpy(package: str) -> None:
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "src" / package).rglob("*.py")
+        if re.search(r"^\s*(import|from)\s+rclpy\b", path.read_text(), re.MULTILINE)
+    ]
+    assert not offenders
