@@ -15,6 +15,11 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 hash_of() { sha256sum "$@" | sha256sum | cut -c1-16; }
 fresh() { [ -f "$stamps/$1" ] && [ "$(cat "$stamps/$1")" = "$2" ]; }
 mark() { mkdir -p "$stamps" && printf '%s' "$2" > "$stamps/$1"; }
+# pip, minus the warnings about index folders that this machine's pip.conf names but lacks
+pip_install() {
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@" 2>&1 \
+    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+}
 
 # 1. Debian packages: a compiler and CMake for the interfaces, Mesa for offscreen rendering.
 missing=()
@@ -42,9 +47,8 @@ fi
 lock_hash=$(hash_of "$root/requirements/lock.txt")
 if ! fresh lock "$lock_hash"; then
   log "installing Python packages from requirements/lock.txt (a few minutes the first time)"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -U pip
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-    -r "$root/requirements/lock.txt" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+  pip_install -U pip
+  pip_install -r "$root/requirements/lock.txt"
   mark lock "$lock_hash"
 fi
 

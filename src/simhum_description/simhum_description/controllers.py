@@ -29,7 +29,3 @@ def controller_parameters(robot: RobotDescription, path: str | Path) -> dict:
     params[TRAJECTORY_CONTROLLER]["ros__parameters"] = {**jtc, "joints": list(robot.joint_names)}
     return params
 
-
-def trajectory_topic(controller: str = TRAJECTORY_CONTROLLER) -> str:
-    """The topic the joint_trajectory_controller listens on."""
-    return f"/{controller}/joint_trajectory"

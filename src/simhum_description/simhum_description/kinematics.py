@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from simhum_description.robot import RobotDescription
@@ -40,3 +42,89 @@ def max_fk_disagreement(robot: RobotDescription, samples: int, seed: int) -> flo
             float(np.abs(T[:3, :3] - data.xmat[body].reshape(3, 3)).max()),
         )
     return worst
+
+
+@dataclass(frozen=True)
+class IKResult:
+    """Joint positions (full ``joint_names`` vector) reaching a tool pose, and how well."""
+
+    q: np.ndarray
+    converged: bool
+    position_error: float  # metres
+    rotation_error: float  # radians
+    iterations: int
+
+
+class IKSolver:
+    """Damped least-squares IK on the log6 error of the tool frame, moving only the arm
+    joints and clamping to the URDF limits; warm-started from the configuration given."""
+
+    def __init__(
+        self,
+        robot: RobotDescription,
+        damping: float = 1e-4,
+        max_iterations: int = 200,
+        position_tolerance: float = 1e-4,
+        rotation_tolerance: float = 1e-3,
+    ) -> None:
+        self.robot = robot
+        self.model = robot.pinocchio_model
+        self.data = self.model.createData()
+        self.frame = self.model.getFrameId(robot.tool_frame)
+        self.arm = robot.indices(robot.arm_joint_names)
+        self.damping = damping
+        self.max_iterations = max_iterations
+        self.position_tolerance = position_tolerance
+        self.rotation_tolerance = rotation_tolerance
+
+    def forward(self, q: np.ndarray) -> np.ndarray:
+        """4x4 tool pose in the base frame."""
+        import pinocchio
+
+        pinocchio.framesForwardKinematics(self.model, self.data, q)
+        return self.data.oMf[self.frame].homogeneous.copy()
+
+    def solve(self, target: np.ndarray, q0: np.ndarray) -> IKResult:
+        """Joint positions whose tool pose is ``target`` (4x4), starting from ``q0``."""
+        import pinocchio
+
+        goal = pinocchio.SE3(target[:3, :3], target[:3, 3])
+        q = self.robot.clamp(np.asarray(q0, dtype=np.float64).copy())
+        eye = np.eye(6)
+        for iteration in range(1, self.max_iterations + 1):
+            pinocchio.framesForwardKinematics(self.model, self.data, q)
+            error_pose = self.data.oMf[self.frame].actInv(goal)
+            err = pinocchio.log6(error_pose).vector
+            pos_err, rot_err = np.linalg.norm(err[:3]), np.linalg.norm(err[3:])
+            if pos_err < self.position_tolerance and rot_err < self.rotation_tolerance:
+                return IKResult(q, True, float(pos_err), float(rot_err), iteration)
+            J = pinocchio.computeFrameJacobian(self.model, self.data, q, self.frame)
+            J = pinocchio.Jlog6(error_pose) @ J[:, self.arm]
+            dq = J.T @ np.linalg.solve(J @ J.T + self.damping * eye, err)
+            q[self.arm] += np.clip(dq, -0.5, 0.5)  # a bounded step keeps the log map sane
+            q = self.robot.clamp(q)
+        return IKResult(q, False, float(pos_err), float(rot_err), self.max_iterations)
+
+    def solve_with_restarts(
+        self, target: np.ndarray, q0: np.ndarray, attempts: int = 32, seed: int = 0
+    ) -> IKResult:
+        """Like ``solve``, retrying from deterministic random starts when the warm start
+        stalls (e.g. a target 180 degrees from the current orientation); of the converged
+        solutions, the one closest to ``q0``."""
+        rng = np.random.default_rng(seed)
+        best = self.solve(target, q0)
+        if best.converged:
+            return best
+        for attempt in range(attempts):
+            # alternate starts near q0 (to stay in its branch) and anywhere in the limits
+            start = q0 + rng.normal(0.0, 1.0, q0.shape) if attempt % 2 == 0 else q0.copy()
+            if attempt % 2:
+                start[self.arm] = rng.uniform(self.robot.lower, self.robot.upper)[self.arm]
+            start = self.robot.clamp(start)
+            result = self.solve(target, start)
+            if result.converged and (
+                not best.converged
+                or np.linalg.norm(result.q - q0) < np.linalg.norm(best.q - q0)
+            ):
+                best = result
+        return best

@@ -75,8 +75,8 @@ def test_seven_dof_variant_is_read_without_assumptions(seven_dof) -> None:
 
 def test_tool_frame_at_home_is_above_base(robot) -> None:
     pose = pinocchio_tool_pose(robot, robot.home())
-    # straight up: 0.08 + 0.10 + 0.30 + 0.22 + 0.04 + 0.06 + 0.01 + 0.065 m
-    assert pose[:3, 3] == pytest.approx([0.0, 0.0, 0.875], abs=1e-12)
+    # straight up: 0.08 + 0.10 + 0.35 + 0.30 + 0.04 + 0.06 + 0.01 + 0.065 m
+    assert pose[:3, 3] == pytest.approx([0.0, 0.0, 1.005], abs=1e-12)
 
 
 def test_ros2_control_plugin_follows_hardware_argument() -> None:
