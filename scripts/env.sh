@@ -14,6 +14,13 @@ esac
 export CMAKE_PREFIX_PATH="$AMENT_PREFIX_PATH"
 # shellcheck disable=SC1091
 source "$_simhum_root/install/local_setup.bash"
+# Each package's executables live in install/<pkg>/lib/<pkg> (where `ros2 run` looks); with
+# no ros2 CLI here, put them on PATH.
+for _simhum_bin in "$_simhum_root"/install/*/lib/*/; do
+  case "$_simhum_bin" in */lib/python*) ;; *) PATH="${_simhum_bin%/}:$PATH" ;; esac
+done
+unset _simhum_bin
+export PATH
 export RMW_IMPLEMENTATION=${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 export SIMHUM_ROOT="$_simhum_root"

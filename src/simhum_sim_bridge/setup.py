@@ -16,5 +16,9 @@ setup(
     maintainer_email="maintainers@simhum.dev",
     description="MuJoCo simulation of the SimHum robot from the shared URDF.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "simhum_generate = simhum_sim_bridge.generate:main",
+        ],
+    },
 )

@@ -28,4 +28,3 @@ def controller_parameters(robot: RobotDescription, path: str | Path) -> dict:
     params = copy.deepcopy(params)
     params[TRAJECTORY_CONTROLLER]["ros__parameters"] = {**jtc, "joints": list(robot.joint_names)}
     return params
-

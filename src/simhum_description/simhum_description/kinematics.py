@@ -123,8 +123,7 @@ class IKSolver:
             start = self.robot.clamp(start)
             result = self.solve(target, start)
             if result.converged and (
-                not best.converged
-                or np.linalg.norm(result.q - q0) < np.linalg.norm(best.q - q0)
+                not best.converged or np.linalg.norm(result.q - q0) < np.linalg.norm(best.q - q0)
             ):
                 best = result
         return best

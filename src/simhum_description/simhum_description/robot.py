@@ -27,7 +27,7 @@ UNSUPPORTED_JOINT_TYPES = ("continuous", "floating", "planar")
 MUJOCO_COMPILER = '<compiler fusestatic="false" discardvisual="false" strippath="false"/>'
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: it holds arrays
 class RobotDescription:
     """A robot's processed URDF with the facts SimHum needs from it.
 
@@ -78,6 +78,23 @@ class RobotDescription:
         import mujoco
 
         return mujoco.MjSpec.from_string(_with_mujoco_compiler(self.urdf_xml))
+
+    def with_aperture(self, q: np.ndarray, aperture: float) -> np.ndarray:
+        """``q`` with every gripper joint at ``aperture`` (0 closed .. 1 open) of its range."""
+        out = np.array(q, dtype=np.float64)
+        idx = self.indices(self.gripper_joint_names)
+        out[idx] = self.lower[idx] + float(np.clip(aperture, 0.0, 1.0)) * (
+            self.upper[idx] - self.lower[idx]
+        )
+        return out
+
+    def aperture(self, q: np.ndarray) -> float:
+        """Mean normalised opening of the gripper joints in ``q`` (0 with no gripper)."""
+        idx = self.indices(self.gripper_joint_names)
+        if len(idx) == 0:
+            return 0.0
+        span = self.upper[idx] - self.lower[idx]
+        return float(np.mean((np.asarray(q)[idx] - self.lower[idx]) / span))
 
     def home(self) -> np.ndarray:
         """A neutral configuration: zero where the limits allow, else the range's middle."""

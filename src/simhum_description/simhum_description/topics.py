@@ -42,4 +42,3 @@ def load_topics(path: str | Path | None = None) -> Topics:
             f"{path}: missing topic names {sorted(missing)}, unknown {sorted(unknown)}"
         )
     return Topics(**{k: str(v) for k, v in data.items()})
-

@@ -1,0 +1,264 @@
+"""SimHum episodes as rosbag2 bags (MCAP storage), one bag per episode, from any source.
+
+A bag holds the topics a recording on the robot holds (camera image, raw or JPEG-compressed,
+camera_info, joint_states, the commanded joint trajectory, EpisodeEvent metadata) and the
+episode's metadata in metadata.yaml's custom_data, so `ros2 bag info` and the rosbags
+library read it. Bags are written to a staging folder and renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from simhum_description.calibration import CameraCalibration
+from simhum_description.robot import RobotDescription
+from simhum_description.topics import Topics
+
+EPISODE_EVENT = "simhum_msgs/msg/EpisodeEvent"
+STAGING = ".staging"
+METADATA_KEY = "simhum_episode"
+EVENTS = {"start": 0, "stop": 1, "success": 2, "failure": 3}
+
+
+@dataclass(frozen=True)
+class EpisodeMetadata:
+    """What every SimHum episode says about itself."""
+
+    episode_id: str
+    task: str
+    domain: str  # sim | human | real (proxy or not; see note)
+    embodiment: str  # robot | human
+    seed: int
+    success: bool
+    operator: str = ""
+    note: str = ""
+
+
+def msg_dir() -> Path:
+    """simhum_msgs' .msg files: the installed share folder, else this source tree's."""
+    source = Path(__file__).resolve().parents[2] / "simhum_msgs" / "msg"
+    if source.is_dir():
+        return source
+    from ament_index_python.packages import get_package_share_directory
+
+    return Path(get_package_share_directory("simhum_msgs")) / "msg"
+
+
+@lru_cache(maxsize=1)
+def typestore():
+    """ROS 2 Jazzy message types plus SimHum's own, read from simhum_msgs' definitions."""
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+    store = get_typestore(Stores.ROS2_JAZZY)
+    for path in sorted(msg_dir().glob("*.msg")):
+        store.register(get_types_from_msg(path.read_text(), f"simhum_msgs/msg/{path.stem}"))
+    return store
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
+    """JPEG bytes of an RGB uint8 image."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def decode_image(data: bytes | np.ndarray, fmt: str) -> np.ndarray:
+    """RGB uint8 array of a sensor_msgs/CompressedImage payload."""
+    from PIL import Image
+
+    del fmt  # JPEG and PNG are both recognised from their bytes
+    return np.asarray(Image.open(io.BytesIO(bytes(data))).convert("RGB"))
+
+
+class EpisodeBagWriter:
+    """Writes one episode: open, stream (the rollout's sink interface), then close."""
+
+    def __init__(
+        self,
+        final_path: Path,
+        robot: RobotDescription,
+        camera: CameraCalibration,
+        topics: Topics,
+        metadata: EpisodeMetadata,
+        compressed: bool = False,
+        start_ns: int = 1_767_225_600 * 10**9,  # 2026-01-01: sim episodes start at a fixed time
+    ) -> None:
+        from rosbags.rosbag2 import StoragePlugin, Writer
+
+        self.final_path = Path(final_path)
+        self.robot, self.camera, self.topics = robot, camera, topics
+        self.metadata, self.compressed, self.start_ns = metadata, compressed, start_ns
+        self.store = typestore()
+        staging = self.final_path.parent / STAGING
+        staging.mkdir(parents=True, exist_ok=True)
+        self.staging_path = staging / self.final_path.name
+        if self.staging_path.exists():  # left by an interrupted run
+            shutil.rmtree(self.staging_path)
+        self._writer = Writer(self.staging_path, version=9, storage_plugin=StoragePlugin.MCAP)
+        self._writer.open()
+        image_type = "sensor_msgs/msg/CompressedImage" if compressed else "sensor_msgs/msg/Image"
+        image_topic = topics.camera_image_compressed if compressed else topics.camera_image
+        self._conn = {
+            "image": self._connect(image_topic, image_type),
+            "info": self._connect(topics.camera_info, "sensor_msgs/msg/CameraInfo"),
+            "joints": self._connect(topics.joint_states, "sensor_msgs/msg/JointState"),
+            "command": self._connect(
+                topics.joint_trajectory, "trajectory_msgs/msg/JointTrajectory"
+            ),
+            "event": self._connect(topics.episode_events, EPISODE_EVENT),
+        }
+        self._last_t = 0.0
+        self.event(0.0, "start")
+
+    def _connect(self, topic: str, msgtype: str):
+        return self._writer.add_connection(topic, msgtype, typestore=self.store)
+
+    def _write(self, key: str, t: float, msg) -> None:
+        conn = self._conn[key]
+        self._last_t = max(self._last_t, t)
+        self._writer.write(conn, self._ns(t), self.store.serialize_cdr(msg, conn.msgtype))
+
+    def _ns(self, t: float) -> int:
+        return self.start_ns + round(t * 1e9)
+
+    def _header(self, t: float, frame_id: str):
+        types = self.store.types
+        ns = self._ns(t)
+        stamp = types["builtin_interfaces/msg/Time"](sec=ns // 10**9, nanosec=ns % 10**9)
+        return types["std_msgs/msg/Header"](stamp=stamp, frame_id=frame_id)
+
+    def image(self, t: float, rgb: np.ndarray) -> None:
+        """A camera frame and its camera_info."""
+        types = self.store.types
+        header = self._header(t, self.camera.frame_id)
+        if self.compressed:
+            data = np.frombuffer(encode_jpeg(rgb), dtype=np.uint8)
+            msg = types["sensor_msgs/msg/CompressedImage"](header=header, format="jpeg", data=data)
+        else:
+            height, width = rgb.shape[:2]
+            msg = types["sensor_msgs/msg/Image"](
+                header=header,
+                height=height,
+                width=width,
+                encoding="rgb8",
+                is_bigendian=0,
+                step=width * 3,
+                data=np.ascontiguousarray(rgb).reshape(-1),
+            )
+        self._write("image", t, msg)
+        self._write("info", t, camera_info(self.store, self.camera, header))
+
+    def joint_state(self, t: float, position: np.ndarray, velocity: np.ndarray) -> None:
+        """Measured joint positions and velocities (URDF joint order)."""
+        msg = self.store.types["sensor_msgs/msg/JointState"](
+            header=self._header(t, ""),
+            name=list(self.robot.joint_names),
+            position=np.asarray(position, dtype=np.float64),
+            velocity=np.asarray(velocity, dtype=np.float64),
+            effort=np.zeros(0),
+        )
+        self._write("joints", t, msg)
+
+    def command(self, t: float, positions: np.ndarray, time_from_start: float) -> None:
+        """The joint trajectory sent to the controller: one point ``time_from_start`` ahead."""
+        types = self.store.types
+        ns = round(time_from_start * 1e9)
+        point = types["trajectory_msgs/msg/JointTrajectoryPoint"](
+            positions=np.asarray(positions, dtype=np.float64),
+            velocities=np.zeros(0),
+            accelerations=np.zeros(0),
+            effort=np.zeros(0),
+            time_from_start=types["builtin_interfaces/msg/Duration"](
+                sec=ns // 10**9, nanosec=ns % 10**9
+            ),
+        )
+        msg = types["trajectory_msgs/msg/JointTrajectory"](
+            header=self._header(t, self.robot.base_frame),
+            joint_names=list(self.robot.joint_names),
+            points=[point],
+        )
+        self._write("command", t, msg)
+
+    def event(self, t: float, kind: str, note: str = "") -> None:
+        """An EpisodeEvent (start, stop, success, failure) carrying the episode's metadata."""
+        m = self.metadata
+        msg = self.store.types[EPISODE_EVENT](
+            header=self._header(t, ""),
+            episode_id=m.episode_id,
+            task=m.task,
+            domain=m.domain,
+            embodiment=m.embodiment,
+            event=EVENTS[kind],
+            seed=m.seed,
+            note=note or m.note,
+        )
+        self._write("event", t, msg)
+
+    def close(self, success: bool) -> Path:
+        """Write the outcome, finish the bag and move it into place; returns its path."""
+        t = self._last_t
+        self.event(t, "success" if success else "failure")
+        self.event(t, "stop")
+        final = EpisodeMetadata(**{**asdict(self.metadata), "success": bool(success)})
+        self._writer.set_custom_data(METADATA_KEY, yaml.safe_dump(asdict(final), sort_keys=True))
+        self._writer.close()
+        if self.final_path.exists():
+            shutil.rmtree(self.final_path)
+        os.replace(self.staging_path, self.final_path)
+        return self.final_path
+
+    def abort(self) -> None:
+        """Drop a half-written episode."""
+        self._writer.close()
+        shutil.rmtree(self.staging_path, ignore_errors=True)
+
+
+def camera_info(store, camera: CameraCalibration, header):
+    """sensor_msgs/CameraInfo of a calibration (rosbags message)."""
+    return store.types["sensor_msgs/msg/CameraInfo"](
+        header=header,
+        height=camera.height,
+        width=camera.width,
+        distortion_model=camera.distortion_model,
+        d=np.asarray(camera.D, dtype=np.float64),
+        k=camera.K.reshape(-1).astype(np.float64),
+        r=np.eye(3).reshape(-1),
+        p=camera.P.reshape(-1).astype(np.float64),
+        binning_x=0,
+        binning_y=0,
+        roi=store.types["sensor_msgs/msg/RegionOfInterest"](
+            x_offset=0, y_offset=0, height=0, width=0, do_rectify=False
+        ),
+    )
+
+
+def read_metadata(bag: Path) -> EpisodeMetadata:
+    """The episode metadata of a bag, from its metadata.yaml; an error naming the bag if
+    it is not a complete SimHum episode."""
+    path = Path(bag) / "metadata.yaml"
+    if not path.is_file():
+        raise ValueError(f"{bag}: not a rosbag2 bag (no metadata.yaml)")
+    info = yaml.safe_load(path.read_text())["rosbag2_bagfile_information"]
+    custom = (info.get("custom_data") or {}).get(METADATA_KEY)
+    if custom is None:
+        raise ValueError(f"{bag}: no '{METADATA_KEY}' entry in metadata.yaml custom_data")
+    return EpisodeMetadata(**yaml.safe_load(custom))
+
+
+def is_complete(bag: Path) -> bool:
+    """Whether ``bag`` is a finished SimHum episode (used to resume generation)."""
+    try:
+        read_metadata(bag)
+    except (ValueError, OSError, KeyError, yaml.YAMLError):
+        return False
+    return True

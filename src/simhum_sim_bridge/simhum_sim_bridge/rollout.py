@@ -1,0 +1,144 @@
+"""One simulated episode: build the scene for (task, domain, seed), run the scripted expert
+through the trajectory executor at the control rate, and stream what a robot recording holds
+(camera frames, joint states, commanded trajectories, episode events) to a sink."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Protocol
+
+import numpy as np
+
+from simhum_description.calibration import CameraCalibration
+from simhum_description.kinematics import IKSolver
+from simhum_description.robot import RobotDescription
+from simhum_sim_bridge.domains import DOMAINS, sample_look
+from simhum_sim_bridge.experts import ScriptedExpert, plan_for, ready_configuration
+from simhum_sim_bridge.grid import SPLITS, PlacementGrid
+from simhum_sim_bridge.render import CameraRenderer, observe
+from simhum_sim_bridge.scene import CAMERA, Scene, SceneConfig
+from simhum_sim_bridge.tasks import TASKS, get_task
+from simhum_sim_bridge.trajectory import TrajectoryExecutor
+
+SETTLE_S = 0.5  # keep simulating after the plan ends, so a placed object comes to rest
+
+
+@dataclass(frozen=True)
+class EpisodeSpec:
+    """Which episode to simulate and how it is sampled and observed."""
+
+    task: str
+    domain: str
+    seed: int
+    split: str = "in"
+    control_hz: float = 10.0
+    joint_state_hz: float = 50.0
+    scene: SceneConfig = field(default_factory=SceneConfig)
+
+    def __post_init__(self) -> None:
+        get_task(self.task)
+        if self.domain not in DOMAINS:
+            raise ValueError(f"unknown domain '{self.domain}'; known domains: {DOMAINS}")
+        if self.split not in SPLITS:
+            raise ValueError(f"unknown split '{self.split}'; use one of {SPLITS}")
+        steps = self.scene.physics_hz / self.control_hz
+        if self.control_hz <= 0 or abs(steps - round(steps)) > 1e-9:
+            raise ValueError(
+                f"control_hz {self.control_hz} must divide physics_hz {self.scene.physics_hz}"
+            )
+
+    @property
+    def episode_id(self) -> str:
+        """A stable name: task, domain, split and seed."""
+        return f"{self.task}-{self.domain}-{self.split}-{self.seed:06d}"
+
+
+class EpisodeSink(Protocol):
+    """Receives an episode's streams in time order (times in seconds from its start)."""
+
+    def image(self, t: float, rgb: np.ndarray) -> None: ...
+
+    def joint_state(self, t: float, position: np.ndarray, velocity: np.ndarray) -> None: ...
+
+    def command(self, t: float, positions: np.ndarray, time_from_start: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    """How an episode ended."""
+
+    spec: EpisodeSpec
+    success: bool
+    duration_s: float
+    frames: int
+
+
+def make_scene(robot: RobotDescription, camera: CameraCalibration, spec: EpisodeSpec) -> Scene:
+    """The scene of an episode; the layout depends on (seed, task), the look on
+    (seed, domain), so one seed places the objects identically in every domain."""
+    task_rng = np.random.default_rng([spec.seed, list(TASKS).index(spec.task)])
+    look_rng = np.random.default_rng([spec.seed, 1000 + DOMAINS.index(spec.domain)])
+    task = get_task(spec.task)
+    layout = task.sample_layout(task_rng, PlacementGrid(), spec.split)
+    return Scene(robot, camera, task, sample_look(spec.domain, look_rng), layout, spec.scene)
+
+
+@lru_cache(maxsize=8)
+def _ready(robot: RobotDescription) -> np.ndarray:
+    return ready_configuration(robot, IKSolver(robot))
+
+
+def ready_pose(robot: RobotDescription) -> np.ndarray:
+    """The robot's start configuration (cached per robot)."""
+    return _ready(robot).copy()
+
+
+def run_episode(
+    robot: RobotDescription,
+    camera: CameraCalibration,
+    spec: EpisodeSpec,
+    sink: EpisodeSink | None = None,
+    render: bool = True,
+) -> EpisodeResult:
+    """Simulate one expert episode; with ``render`` False no camera frames are made."""
+    scene = make_scene(robot, camera, spec)
+    q = ready_pose(robot)
+    scene.set_robot(q)
+    expert = ScriptedExpert(robot, IKSolver(robot), plan_for(scene.task, scene.layout))
+    executor = TrajectoryExecutor(robot, q)
+    noise_rng = np.random.default_rng([spec.seed, 2000])
+    physics_per_control = round(spec.scene.physics_hz / spec.control_hz)
+    physics_per_state = max(1, round(spec.scene.physics_hz / spec.joint_state_hz))
+    delayed = deque([q] * scene.look.latency_steps)  # control latency of the proxy-real arm
+    dt = 1.0 / spec.scene.physics_hz
+    period = 1.0 / spec.control_hz
+    renderer = (
+        CameraRenderer(scene.model, CAMERA, spec.scene.image_width, spec.scene.image_height)
+        if render and sink is not None
+        else None
+    )
+    frames, step, success = 0, 0, False
+    end = min(expert.plan.duration + SETTLE_S, scene.task.duration_s)
+    try:
+        while step * dt < end - 1e-9:
+            t = step * dt
+            if step % physics_per_control == 0:
+                if renderer is not None:
+                    sink.image(t, observe(renderer, scene.data, scene.look, noise_rng))
+                    frames += 1
+                q = expert.act(t + period, q)
+                executor.replace(robot.joint_names, [period], q[None], None, t, t)
+                if sink is not None:
+                    sink.command(t, q, period)
+            if sink is not None and step % physics_per_state == 0:
+                sink.joint_state(t, scene.joint_positions(), scene.joint_velocities())
+            delayed.append(executor.sample(t + dt))
+            scene.step(delayed.popleft())
+            step += 1
+        success = scene.success()
+    finally:
+        if renderer is not None:
+            renderer.close()
+    return EpisodeResult(spec, success, step * dt, frames)
