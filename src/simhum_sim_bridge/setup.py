@@ -19,6 +19,8 @@ setup(
     entry_points={
         "console_scripts": [
             "simhum_generate = simhum_sim_bridge.generate:main",
+            "sim_bridge = simhum_sim_bridge.node:main",
+            "simhum_preview_domains = simhum_sim_bridge.preview:main",
         ],
     },
 )

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import rclpy
 from geometry_msgs.msg import Point, Pose
 from rclpy.node import Node
 
@@ -79,37 +77,21 @@ def peer(ros_env: dict[str, str]) -> Iterator[subprocess.Popen]:
     proc.wait(timeout=10)
 
 
-@pytest.fixture
-def node() -> Iterator[Node]:
-    rclpy.init()
-    node = rclpy.create_node("simhum_interface_test")
-    yield node
-    node.destroy_node()
-    rclpy.shutdown()
-
-
-def spin_until(node: Node, done, timeout: float = TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not done() and time.monotonic() < deadline:
-        rclpy.spin_once(node, timeout_sec=0.05)
-    assert done(), "timed out waiting for the peer process"
-
-
 @pytest.mark.parametrize("make", [hand_pose, end_effector_target, episode_event, policy_status])
-def test_message_round_trip(peer, node: Node, make) -> None:
+def test_message_round_trip(peer, ros_node: Node, spin, make) -> None:
     sent = make()
     name = type(sent).__name__
     received = []
-    node.create_subscription(type(sent), f"/simhum_test/out/{name}", received.append, 10)
-    pub = node.create_publisher(type(sent), f"/simhum_test/in/{name}", 10)
-    spin_until(node, lambda: pub.get_subscription_count() > 0)
+    ros_node.create_subscription(type(sent), f"/simhum_test/out/{name}", received.append, 10)
+    pub = ros_node.create_publisher(type(sent), f"/simhum_test/in/{name}", 10)
+    assert spin(lambda: pub.get_subscription_count() > 0)
 
     def published_and_echoed() -> bool:
         if not received:
             pub.publish(sent)
         return bool(received)
 
-    spin_until(node, published_and_echoed)
+    assert spin(published_and_echoed)
     assert_same_fields(received[0], sent, name)
 
 
@@ -128,28 +110,29 @@ def assert_same_fields(got, sent, path: str) -> None:
         assert got == sent, f"{path}: sent {sent!r}, received {got!r}"
 
 
-def call(node: Node, srv_type, name: str, request):
+def call(node: Node, spin, srv_type, name: str, request):
     client = node.create_client(srv_type, name)
     assert client.wait_for_service(timeout_sec=TIMEOUT_S), f"service {name} not available"
     future = client.call_async(request)
-    spin_until(node, future.done)
+    assert spin(future.done)
     return future.result()
 
 
-def test_reset_scene_service(peer, node: Node) -> None:
+def test_reset_scene_service(peer, ros_node: Node, spin) -> None:
     res = call(
-        node,
+        ros_node,
+        spin,
         ResetScene,
         "/simhum_test/reset_scene",
         ResetScene.Request(task="stack_blocks", seed=7, variant="real_ood_lighting"),
     )
     assert res.ok
     assert res.message == "task=stack_blocks seed=7 variant=real_ood_lighting"
-    res = call(node, ResetScene, "/simhum_test/reset_scene", ResetScene.Request(task=""))
+    res = call(ros_node, spin, ResetScene, "/simhum_test/reset_scene", ResetScene.Request(task=""))
     assert not res.ok
 
 
-def test_record_service(peer, node: Node) -> None:
+def test_record_service(peer, ros_node: Node, spin) -> None:
     req = Record.Request(
         action=Record.Request.ACTION_STOP,
         task="push_puck",
@@ -159,7 +142,7 @@ def test_record_service(peer, node: Node) -> None:
         success=True,
         note="clean run",
     )
-    res = call(node, Record, "/simhum_test/record", req)
+    res = call(ros_node, spin, Record, "/simhum_test/record", req)
     assert res.ok
     assert res.bag_path == "/bags/push_puck/human/human/ada"
     assert res.message == f"action={Record.Request.ACTION_STOP} success=True note=clean run"

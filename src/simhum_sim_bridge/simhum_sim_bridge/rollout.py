@@ -4,7 +4,6 @@ through the trajectory executor at the control rate, and stream what a robot rec
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol
@@ -17,10 +16,9 @@ from simhum_description.robot import RobotDescription
 from simhum_sim_bridge.domains import DOMAINS, sample_look
 from simhum_sim_bridge.experts import ScriptedExpert, plan_for, ready_configuration
 from simhum_sim_bridge.grid import SPLITS, PlacementGrid
-from simhum_sim_bridge.render import CameraRenderer, observe
-from simhum_sim_bridge.scene import CAMERA, Scene, SceneConfig
+from simhum_sim_bridge.runner import Rates, SimRunner
+from simhum_sim_bridge.scene import Scene, SceneConfig
 from simhum_sim_bridge.tasks import TASKS, get_task
-from simhum_sim_bridge.trajectory import TrajectoryExecutor
 
 SETTLE_S = 0.5  # keep simulating after the plan ends, so a placed object comes to rest
 
@@ -95,6 +93,26 @@ def ready_pose(robot: RobotDescription) -> np.ndarray:
     return _ready(robot).copy()
 
 
+class _Forward:
+    """Passes the runner's streams to an episode sink; the episode's end is decided by the
+    caller after the expert's plan has finished."""
+
+    def __init__(self, sink: EpisodeSink | None) -> None:
+        self.sink, self.frames = sink, 0
+
+    def joint_state(self, t: float, position: np.ndarray, velocity: np.ndarray) -> None:
+        if self.sink is not None:
+            self.sink.joint_state(t, position, velocity)
+
+    def image(self, t: float, rgb: np.ndarray) -> None:
+        self.frames += 1
+        if self.sink is not None:
+            self.sink.image(t, rgb)
+
+    def episode_end(self, t: float, success: bool) -> None:
+        del t, success
+
+
 def run_episode(
     robot: RobotDescription,
     camera: CameraCalibration,
@@ -104,41 +122,26 @@ def run_episode(
 ) -> EpisodeResult:
     """Simulate one expert episode; with ``render`` False no camera frames are made."""
     scene = make_scene(robot, camera, spec)
-    q = ready_pose(robot)
-    scene.set_robot(q)
-    expert = ScriptedExpert(robot, IKSolver(robot), plan_for(scene.task, scene.layout))
-    executor = TrajectoryExecutor(robot, q)
-    noise_rng = np.random.default_rng([spec.seed, 2000])
-    physics_per_control = round(spec.scene.physics_hz / spec.control_hz)
-    physics_per_state = max(1, round(spec.scene.physics_hz / spec.joint_state_hz))
-    delayed = deque([q] * scene.look.latency_steps)  # control latency of the proxy-real arm
-    dt = 1.0 / spec.scene.physics_hz
-    period = 1.0 / spec.control_hz
-    renderer = (
-        CameraRenderer(scene.model, CAMERA, spec.scene.image_width, spec.scene.image_height)
-        if render and sink is not None
-        else None
+    rates = Rates(
+        camera_hz=spec.control_hz if render and sink is not None else 0.0,
+        joint_state_hz=spec.joint_state_hz,
     )
-    frames, step, success = 0, 0, False
-    end = min(expert.plan.duration + SETTLE_S, scene.task.duration_s)
+    q = ready_pose(robot)
+    runner = SimRunner(robot, rates, q)
+    runner.reset(scene, spec.seed)
+    expert = ScriptedExpert(robot, IKSolver(robot), plan_for(scene.task, scene.layout))
+    forward = _Forward(sink)
+    period = 1.0 / spec.control_hz
+    ticks = int(np.ceil(min(expert.plan.duration + SETTLE_S, scene.task.duration_s) / period))
     try:
-        while step * dt < end - 1e-9:
-            t = step * dt
-            if step % physics_per_control == 0:
-                if renderer is not None:
-                    sink.image(t, observe(renderer, scene.data, scene.look, noise_rng))
-                    frames += 1
-                q = expert.act(t + period, q)
-                executor.replace(robot.joint_names, [period], q[None], None, t, t)
-                if sink is not None:
-                    sink.command(t, q, period)
-            if sink is not None and step % physics_per_state == 0:
-                sink.joint_state(t, scene.joint_positions(), scene.joint_velocities())
-            delayed.append(executor.sample(t + dt))
-            scene.step(delayed.popleft())
-            step += 1
+        for k in range(ticks):
+            t = k * period
+            q = expert.act(t + period, q)
+            runner.executor.replace(robot.joint_names, [period], q[None], None, t, t)
+            if sink is not None:
+                sink.command(t, q, period)
+            runner.advance(t + period, forward)
         success = scene.success()
     finally:
-        if renderer is not None:
-            renderer.close()
-    return EpisodeResult(spec, success, step * dt, frames)
+        runner.close()
+    return EpisodeResult(spec, success, runner.time, forward.frames)

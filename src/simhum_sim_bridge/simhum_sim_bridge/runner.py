@@ -1,0 +1,131 @@
+"""The simulation loop shared by the sim bridge node and the demonstration generator.
+
+It steps physics, applies commanded trajectories with the domain's control latency, and
+reports what is due in simulation time: joint states, camera frames, and the episode's end
+(success, or failure at its time-out). Plain Python: the node publishes what it reports.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from simhum_description.calibration import CameraCalibration
+from simhum_description.robot import RobotDescription
+from simhum_sim_bridge.render import CameraRenderer, observe
+from simhum_sim_bridge.scene import CAMERA, Scene
+from simhum_sim_bridge.trajectory import TrajectoryExecutor
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Rates in simulation time (Hz); a camera rate of 0 renders nothing."""
+
+    camera_hz: float = 30.0
+    joint_state_hz: float = 100.0
+    success_check_hz: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.camera_hz < 0 or self.joint_state_hz <= 0 or self.success_check_hz <= 0:
+            raise ValueError(f"rates must be positive (camera may be 0), got {self}")
+
+
+class RunnerSink(Protocol):
+    """Receives what the runner reports, with simulation times in seconds."""
+
+    def joint_state(self, t: float, position: np.ndarray, velocity: np.ndarray) -> None: ...
+
+    def image(self, t: float, rgb: np.ndarray) -> None: ...
+
+    def episode_end(self, t: float, success: bool) -> None: ...
+
+
+class SimRunner:
+    """One scene at a time, stepped on request; time keeps increasing across resets."""
+
+    def __init__(self, robot: RobotDescription, rates: Rates, ready: np.ndarray) -> None:
+        self.robot, self.rates, self.ready = robot, rates, ready
+        self.scene: Scene | None = None
+        self.executor = TrajectoryExecutor(robot, ready)
+        self._renderer: CameraRenderer | None = None
+        self._offset = 0.0
+        self._delayed: deque[np.ndarray] = deque()
+        self._due = {"joints": 0.0, "image": 0.0, "check": 0.0}
+        self._ended = False
+        self._timeout = 0.0
+        self._noise = np.random.default_rng(0)
+
+    def reset(self, scene: Scene, seed: int, timeout_s: float | None = None) -> None:
+        """Switch to ``scene`` with the robot at its ready pose, holding it there."""
+        self.close()
+        self._offset = self.time
+        self.scene = scene
+        scene.set_robot(self.ready)
+        self.executor.hold(self.ready, self.time)
+        self._delayed = deque([self.ready] * scene.look.latency_steps)
+        self._noise = np.random.default_rng([seed, 2000])
+        if self.rates.camera_hz > 0:
+            cfg = scene.config
+            self._renderer = CameraRenderer(scene.model, CAMERA, cfg.image_width, cfg.image_height)
+        now = self.time
+        self._due = {"joints": now, "image": now, "check": now}
+        self._ended = False
+        self._timeout = now + (timeout_s if timeout_s is not None else scene.task.duration_s)
+
+    @property
+    def time(self) -> float:
+        """Simulation time in seconds, increasing across resets."""
+        return self._offset + (self.scene.time if self.scene is not None else 0.0)
+
+    @property
+    def camera(self) -> CameraCalibration:
+        """The calibration at the rendered image size."""
+        return self._require().camera
+
+    def _require(self) -> Scene:
+        if self.scene is None:
+            raise RuntimeError("no scene: call reset() first")
+        return self.scene
+
+    def hold(self) -> None:
+        """Hold the command in effect now (e.g. after a rejected trajectory)."""
+        self.executor.hold(self.executor.sample(self.time), self.time)
+
+    def advance(self, until: float, sink: RunnerSink) -> int:
+        """Step physics until ``until`` (simulation seconds), reporting what falls due;
+        returns the number of physics steps taken."""
+        scene = self._require()
+        dt = scene.model.opt.timestep
+        steps = 0
+        while self.time + 0.5 * dt < until:
+            now = self.time
+            if now + 1e-9 >= self._due["joints"]:
+                sink.joint_state(now, scene.joint_positions(), scene.joint_velocities())
+                self._due["joints"] += 1.0 / self.rates.joint_state_hz
+            if self._renderer is not None and now + 1e-9 >= self._due["image"]:
+                sink.image(now, observe(self._renderer, scene.data, scene.look, self._noise))
+                self._due["image"] += 1.0 / self.rates.camera_hz
+            if not self._ended and now + 1e-9 >= self._due["check"]:
+                self._due["check"] += 1.0 / self.rates.success_check_hz
+                success = scene.success()
+                if success or now >= self._timeout:
+                    self._ended = True
+                    sink.episode_end(now, success)
+            self._delayed.append(self.executor.sample(now + dt))
+            scene.step(self._delayed.popleft())
+            steps += 1
+        return steps
+
+    @property
+    def ended(self) -> bool:
+        """Whether this episode's end (success or time-out) has been reported."""
+        return self._ended
+
+    def close(self) -> None:
+        """Free the renderer."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None

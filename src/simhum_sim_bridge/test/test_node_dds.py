@@ -1,0 +1,152 @@
+"""The sim bridge in its own process, driven over DDS by this one like a ros2_control robot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rclpy.qos import qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from simhum_description.ros_messages import from_time, image_array, trajectory_msg
+from simhum_description.topics import load_topics
+from simhum_msgs.msg import EpisodeEvent
+from simhum_msgs.srv import ResetScene
+from simhum_sim_bridge.experts import ScriptedExpert, plan_for
+from simhum_sim_bridge.rollout import EpisodeSpec, make_scene
+
+TOPICS = load_topics()
+MODULE = "simhum_sim_bridge.node"
+
+
+class Probe:
+    """Subscriptions of the test process to the bridge's outputs."""
+
+    def __init__(self, node) -> None:
+        self.joints: list[JointState] = []
+        self.images: list[Image] = []
+        self.infos: list[CameraInfo] = []
+        self.clock: list[Clock] = []
+        self.events: list[EpisodeEvent] = []
+        node.create_subscription(JointState, TOPICS.joint_states, self.joints.append, 10)
+        node.create_subscription(
+            Image, TOPICS.camera_image, self.images.append, qos_profile_sensor_data
+        )
+        node.create_subscription(
+            CameraInfo, TOPICS.camera_info, self.infos.append, qos_profile_sensor_data
+        )
+        node.create_subscription(Clock, TOPICS.clock, self.clock.append, 10)
+        node.create_subscription(EpisodeEvent, TOPICS.episode_events, self.events.append, 10)
+        self.trajectories = node.create_publisher(JointTrajectory, TOPICS.joint_trajectory, 10)
+
+    def position(self) -> np.ndarray:
+        return np.array(self.joints[-1].position)
+
+    def sim_time(self) -> float:
+        return from_time(self.clock[-1].clock)
+
+
+@pytest.fixture
+def probe(ros_node, spin, start_node):
+    bridge = start_node(
+        MODULE,
+        task="pick_place",
+        domain="sim",
+        seed=3,
+        image_width=96,
+        image_height=72,
+        episode_timeout_s=60.0,
+    )
+    probe = Probe(ros_node)
+    assert spin(lambda: len(probe.joints) > 5 and len(probe.images) > 2, 30), bridge.output()
+    probe.bridge = bridge
+    return probe
+
+
+def test_tracks_a_trajectory_and_rejects_bad_ones(probe, spin, robot, camera) -> None:
+    q0 = probe.position()
+    goal = q0.copy()
+    arm = robot.indices(robot.arm_joint_names)
+    goal[arm] += np.array([0.3, -0.2, 0.25, 0.4, -0.3, 0.5])
+    probe.trajectories.publish(trajectory_msg(robot.joint_names, goal[None], [1.0], "base_link"))
+    start = probe.sim_time()
+    assert spin(lambda: probe.sim_time() > start + 0.5)
+    halfway = probe.position()
+    assert np.all(np.abs(halfway[arm] - q0[arm]) > 0.05)  # under way, not jumped
+    assert spin(lambda: probe.sim_time() > start + 1.8)
+    np.testing.assert_allclose(probe.position(), goal, atol=0.01)
+
+    # unknown joint, NaN: rejected with the reason in the log, the arm holds
+    bad_name = trajectory_msg(("shoulder_pan_joint", "elbow"), np.zeros((1, 2)), [1.0], "base")
+    nan = trajectory_msg(robot.joint_names, np.full((1, robot.dof), np.nan), [1.0], "base")
+    for msg in (bad_name, nan):
+        probe.trajectories.publish(msg)
+    start = probe.sim_time()
+    assert spin(lambda: probe.sim_time() > start + 1.0)
+    np.testing.assert_allclose(probe.position(), goal, atol=0.01)
+    log = probe.bridge.output()
+    assert "unknown joint names ['elbow']" in log and "NaN" in log
+
+    # beyond the URDF limits: clamped, with a warning
+    beyond = goal.copy()
+    pan = robot.indices(["shoulder_pan_joint"])[0]
+    beyond[pan] = 4.0
+    probe.trajectories.publish(trajectory_msg(robot.joint_names, beyond[None], [2.0], "base"))
+    start = probe.sim_time()
+    assert spin(lambda: probe.sim_time() > start + 3.0)
+    assert probe.position()[pan] == pytest.approx(robot.upper[pan], abs=0.01)
+    assert "clamped for joints ['shoulder_pan_joint']" in probe.bridge.output()
+
+    # camera: the calibration at the rendered size, images at about 30 Hz of sim time
+    info, image = probe.infos[-1], probe.images[-1]
+    assert (info.width, info.height) == (96, 72) == (image.width, image.height)
+    np.testing.assert_allclose(np.reshape(info.k, (3, 3)), camera.resized(96, 72).K)
+    assert image_array(image).std() > 5
+    stamps = [from_time(m.header.stamp) for m in probe.images[-10:]]
+    assert np.median(np.diff(stamps)) == pytest.approx(1 / 30, abs=0.005)
+
+
+def test_reset_scene_service(probe, ros_node, spin) -> None:
+    client = ros_node.create_client(ResetScene, TOPICS.reset_scene)
+    assert client.wait_for_service(timeout_sec=20)
+
+    def call(**fields):
+        future = client.call_async(ResetScene.Request(**fields))
+        assert spin(future.done)
+        return future.result()
+
+    bad_task = call(task="juggle", seed=1)
+    assert not bad_task.ok and "unknown task 'juggle'" in bad_task.message
+    bad_variant = call(task="push", seed=1, variant="cartoon")
+    assert not bad_variant.ok and "unknown domain 'cartoon'" in bad_variant.message
+    ok = call(task="stack", seed=9, variant="real_ood_lighting")
+    assert ok.ok, ok.message
+    assert spin(
+        lambda: any(
+            e.task == "stack" and e.event == EpisodeEvent.EVENT_START and e.seed == 9
+            for e in probe.events
+        )
+    )
+
+
+def test_expert_over_dds_succeeds(probe, ros_node, spin, robot, camera) -> None:
+    """A scripted expert in this process, commanding at 10 Hz over DDS, completes the task
+    and the bridge announces the success."""
+    from simhum_description.kinematics import IKSolver
+
+    scene = make_scene(robot, camera, EpisodeSpec("pick_place", "sim", 3))
+    expert = ScriptedExpert(robot, IKSolver(robot), plan_for(scene.task, scene.layout))
+    start, q = probe.sim_time(), probe.position()
+    state = {"next": start}
+
+    def command() -> bool:
+        now = probe.sim_time()
+        if now >= state["next"]:
+            nonlocal q
+            q = expert.act(now - start + 0.1, q)
+            probe.trajectories.publish(trajectory_msg(robot.joint_names, q[None], [0.1], "base"))
+            state["next"] = now + 0.1
+        return any(e.event == EpisodeEvent.EVENT_SUCCESS for e in probe.events)
+
+    assert spin(command, timeout=expert.plan.duration + 10), probe.bridge.output()
