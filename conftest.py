@@ -99,3 +99,21 @@ def spin_until(node, condition, timeout: float = 20.0) -> bool:
 def spin(ros_node):
     """spin(condition, timeout=20.0): spin the test's node until the condition holds."""
     return lambda condition, timeout=20.0: spin_until(ros_node, condition, timeout)
+
+
+@pytest.fixture(scope="session")
+def robot():
+    """The default SimHum robot, from the shared URDF."""
+    from simhum_description import load_robot
+    from simhum_description.paths import default_urdf
+
+    return load_robot(default_urdf())
+
+
+@pytest.fixture(scope="session")
+def camera():
+    """The shared camera calibration."""
+    from simhum_description import load_calibration
+    from simhum_description.paths import default_calibration
+
+    return load_calibration(default_calibration())

@@ -52,7 +52,22 @@ if ! fresh lock "$lock_hash"; then
   mark lock "$lock_hash"
 fi
 
-# 3. The message wheels' CMake targets name the include folders of the machine that built
+# 3. The hand-tracking model, built from mediapipe 0.10.21's wheel (see the script).
+hand_model="$venv/share/simhum/hand_landmarker.task"
+if [ ! -f "$hand_model" ]; then
+  log "building the hand-tracking model from the mediapipe 0.10.21 wheel"
+  wheel_dir=$(mktemp -d)
+  pip_download() {
+    "$venv/bin/python" -m pip download -q --disable-pip-version-check --no-deps "$@" 2>&1 \
+      | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+  }
+  pip_download -d "$wheel_dir" mediapipe==0.10.21
+  "$venv/bin/python" "$root/scripts/hand_model_bundle.py" "$wheel_dir"/mediapipe-0.10.21-*.whl \
+    "$hand_model"
+  rm -rf "$wheel_dir"
+fi
+
+# 4. The message wheels' CMake targets name the include folders of the machine that built
 #    them (/opt/python/cp311-cp311/...); point those at this venv's Python and numpy.
 py_include=$("$venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['include'])")
 np_include=$("$venv/bin/python" -c "import numpy; print(numpy.get_include())")
@@ -67,7 +82,7 @@ for pair in "$wheel_py/include/python3.11=$py_include" \
   fi
 done
 
-# 4. colcon build of the workspace (symlink install: Python edits need no rebuild).
+# 5. colcon build of the workspace (symlink install: Python edits need no rebuild).
 src_hash=$(cd "$root" && find src launch colcon.meta -type f -not -path '*/__pycache__/*' \
   -not -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 if ! fresh colcon "$src_hash-$lock_hash" || [ ! -f "$root/install/local_setup.bash" ]; then

@@ -189,6 +189,47 @@ class EpisodeBagWriter:
         )
         self._write("command", t, msg)
 
+    def hand_pose(
+        self,
+        t: float,
+        keypoints_image: np.ndarray,
+        keypoints_camera: np.ndarray,
+        confidence: np.ndarray,
+        source: str,
+    ) -> None:
+        """A simhum_msgs/HandPose: 21 keypoints in pixels and in the camera frame (m)."""
+        types = self.store.types
+        point = types["geometry_msgs/msg/Point"]
+        msg = types["simhum_msgs/msg/HandPose"](
+            header=self._header(t, self.camera.frame_id),
+            keypoints_image=[point(x=float(u), y=float(v), z=0.0) for u, v in keypoints_image],
+            keypoints_camera=[
+                point(x=float(x), y=float(y), z=float(z)) for x, y, z in keypoints_camera
+            ],
+            keypoint_confidence=np.asarray(confidence, dtype=np.float32),
+            handedness=2,
+            confidence=float(np.mean(confidence)),
+            source=source,
+        )
+        self._write("hand", t, msg)
+
+    def end_effector_target(self, t: float, T_base_tool: np.ndarray, aperture: float) -> None:
+        """A simhum_msgs/EndEffectorTarget in the robot base frame, from the human hand."""
+        types = self.store.types
+        qw, qx, qy, qz = _quaternion_wxyz(T_base_tool[:3, :3])
+        x, y, z = (float(v) for v in T_base_tool[:3, 3])
+        pose = types["geometry_msgs/msg/Pose"](
+            position=types["geometry_msgs/msg/Point"](x=x, y=y, z=z),
+            orientation=types["geometry_msgs/msg/Quaternion"](x=qx, y=qy, z=qz, w=qw),
+        )
+        msg = types["simhum_msgs/msg/EndEffectorTarget"](
+            header=self._header(t, self.robot.base_frame),
+            pose=pose,
+            gripper_aperture=float(aperture),
+            embodiment=self.metadata.embodiment,
+        )
+        self._write("target", t, msg)
+
     def event(self, t: float, kind: str, note: str = "") -> None:
         """An EpisodeEvent (start, stop, success, failure) carrying the episode's metadata."""
         m = self.metadata
@@ -221,6 +262,13 @@ class EpisodeBagWriter:
         """Drop a half-written episode."""
         self._writer.close()
         shutil.rmtree(self.staging_path, ignore_errors=True)
+
+
+def _quaternion_wxyz(R: np.ndarray) -> tuple[float, float, float, float]:
+    import pinocchio
+
+    q = pinocchio.Quaternion(np.asarray(R, dtype=np.float64))
+    return float(q.w), float(q.x), float(q.y), float(q.z)
 
 
 def camera_info(store, camera: CameraCalibration, header):

@@ -2,7 +2,8 @@
 
 N episodes per task and domain, in parallel worker processes, with a progress bar;
 resumable (finished episodes are skipped, half-written ones redone) and deterministic
-(episode k of a task uses seed ``seed + k`` whatever the number of workers).
+(episode k of a task uses seed ``seed + k`` whatever the number of workers). The same
+machinery generates proxy-human episodes (``simhum_generate_human``, simhum_human_capture).
 
     simhum_generate --out runs/demos --tasks pick_place push --domains sim real -n 50
 """
@@ -10,20 +11,22 @@ resumable (finished episodes are skipped, half-written ones redone) and determin
 from __future__ import annotations
 
 import argparse
+import importlib
 import multiprocessing as mp
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from simhum_description.calibration import load_calibration
+from simhum_description.calibration import CameraCalibration, load_calibration
 from simhum_description.episode_bag import EpisodeBagWriter, EpisodeMetadata, is_complete
 from simhum_description.errors import DescriptionError
 from simhum_description.paths import default_calibration, default_urdf
-from simhum_description.robot import load_robot
+from simhum_description.robot import RobotDescription, load_robot
 from simhum_description.topics import load_topics
 from simhum_sim_bridge.domains import DOMAINS
 from simhum_sim_bridge.grid import SPLITS
@@ -31,11 +34,33 @@ from simhum_sim_bridge.rollout import EpisodeSpec, run_episode
 from simhum_sim_bridge.scene import SceneConfig
 from simhum_sim_bridge.tasks import TASKS
 
+EpisodeRunner = Callable[
+    [RobotDescription, CameraCalibration, EpisodeSpec, EpisodeBagWriter], bool
+]
+
+
+@dataclass(frozen=True)
+class Source:
+    """What produces the episodes: an embodiment and an episode runner, named by its import
+    path ("module:function") so that spawned workers can load it."""
+
+    embodiment: str  # robot | human
+    runner: str
+
+    def load(self) -> EpisodeRunner:
+        """The runner function."""
+        module, _, name = self.runner.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+ROBOT = Source("robot", "simhum_sim_bridge.generate:robot_episode")
+
 
 @dataclass(frozen=True)
 class GenerationJob:
     """Everything a worker needs for its episodes."""
 
+    source: Source
     urdf: str
     tool_frame: str
     calibration: str
@@ -43,14 +68,26 @@ class GenerationJob:
     compressed: bool
 
 
-def episode_path(out: Path, spec: EpisodeSpec) -> Path:
-    """Where an episode's bag goes: <out>/<task>/<domain>/<episode id>."""
+def episode_path(out: Path, spec: EpisodeSpec, embodiment: str = "robot") -> Path:
+    """Where an episode's bag goes: <out>/<task>/<scene domain>/<episode id> for the robot,
+    <out>/<task>/human/human-<episode id> for the human hand."""
+    if embodiment == "human":
+        return out / spec.task / "human" / f"human-{spec.episode_id}"
     return out / spec.task / spec.domain / spec.episode_id
 
 
-def domain_label(domain: str) -> str:
-    """The source domain recorded in an episode: sim episodes are 'sim'; every proxy-real
-    variant stands in for the real robot, 'real'."""
+def robot_episode(
+    robot: RobotDescription, camera: CameraCalibration, spec: EpisodeSpec, writer: EpisodeBagWriter
+) -> bool:
+    """A scripted-expert robot episode streamed into ``writer``; returns its success."""
+    return run_episode(robot, camera, spec, sink=writer).success
+
+
+def domain_label(domain: str, embodiment: str = "robot") -> str:
+    """The source domain recorded in an episode: human-hand episodes are 'human'; robot
+    episodes in the sim look are 'sim', and every proxy-real variant stands in for 'real'."""
+    if embodiment == "human":
+        return "human"
     return "sim" if domain == "sim" else "real"
 
 
@@ -62,32 +99,33 @@ def _init_worker(job: GenerationJob) -> None:
     _worker["robot"] = load_robot(job.urdf, tool_frame=job.tool_frame)
     _worker["camera"] = load_calibration(job.calibration)
     _worker["topics"] = load_topics()
+    _worker["run"] = job.source.load()
 
 
 def _generate_one(spec: EpisodeSpec) -> tuple[str, bool]:
     job: GenerationJob = _worker["job"]
     robot, camera = _worker["robot"], _worker["camera"]
     scene_camera = camera.resized(spec.scene.image_width, spec.scene.image_height)
-    path = episode_path(Path(job.out), spec)
+    path = episode_path(Path(job.out), spec, job.source.embodiment)
     metadata = EpisodeMetadata(
-        episode_id=spec.episode_id,
+        episode_id=path.name,
         task=spec.task,
-        domain=domain_label(spec.domain),
-        embodiment="robot",
+        domain=domain_label(spec.domain, job.source.embodiment),
+        embodiment=job.source.embodiment,
         seed=spec.seed,
         success=False,
-        note=f"simhum_sim_bridge scripted expert; scene domain {spec.domain}, split {spec.split}",
+        note=f"{job.source.runner}; scene domain {spec.domain}, split {spec.split}",
     )
     writer = EpisodeBagWriter(
         path, robot, scene_camera, _worker["topics"], metadata, compressed=job.compressed
     )
     try:
-        result = run_episode(robot, camera, spec, sink=writer)
+        success = _worker["run"](robot, camera, spec, writer)
     except BaseException:
         writer.abort()
         raise
-    writer.close(result.success)
-    return spec.episode_id, result.success
+    writer.close(success)
+    return path.name, success
 
 
 def check_writable(out: Path) -> None:
@@ -112,11 +150,20 @@ def plan_episodes(args: argparse.Namespace) -> list[EpisodeSpec]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Robot episodes from the scripted experts."""
+    return generate(argv, ROBOT, __doc__.split("\n\n")[0], default_domains=["sim", "real"])
+
+
+def generate(
+    argv: list[str] | None, source: Source, description: str, default_domains: list[str]
+) -> int:
     """Generate the episodes; exit status 2 for bad arguments or an unwritable folder."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--tasks", nargs="+", default=sorted(TASKS), choices=sorted(TASKS))
-    parser.add_argument("--domains", nargs="+", default=["sim", "real"], choices=DOMAINS)
+    parser.add_argument(
+        "--domains", nargs="+", default=default_domains, choices=DOMAINS, help="scene looks"
+    )
     parser.add_argument("-n", "--episodes", type=int, default=10, help="per task and domain")
     parser.add_argument("--split", default="in", choices=SPLITS, help="placement grid split")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode")
@@ -140,13 +187,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
-    todo = [s for s in specs if not is_complete(episode_path(args.out, s))]
+    todo = [s for s in specs if not is_complete(episode_path(args.out, s, source.embodiment))]
     print(
         f"{len(specs)} episodes requested, {len(specs) - len(todo)} already done, "
         f"{len(todo)} to generate with {args.workers} worker(s) -> {args.out}"
     )
     job = GenerationJob(
-        args.urdf, args.tool_frame, args.calibration, str(args.out), args.compressed
+        source, args.urdf, args.tool_frame, args.calibration, str(args.out), args.compressed
     )
     successes = 0
     with tqdm(total=len(todo), unit="episode", desc="generating") as bar:

@@ -13,12 +13,12 @@ import numpy as np
 from simhum_description.calibration import CameraCalibration
 from simhum_description.kinematics import IKSolver
 from simhum_description.robot import RobotDescription
-from simhum_sim_bridge.domains import DOMAINS, sample_look
+from simhum_sim_bridge.domains import DOMAINS, Look, sample_look
 from simhum_sim_bridge.experts import ScriptedExpert, plan_for, ready_configuration
 from simhum_sim_bridge.grid import SPLITS, PlacementGrid
 from simhum_sim_bridge.runner import Rates, SimRunner
 from simhum_sim_bridge.scene import Scene, SceneConfig
-from simhum_sim_bridge.tasks import TASKS, get_task
+from simhum_sim_bridge.tasks import TASKS, Task, get_task
 
 SETTLE_S = 0.5  # keep simulating after the plan ends, so a placed object comes to rest
 
@@ -73,14 +73,21 @@ class EpisodeResult:
     frames: int
 
 
-def make_scene(robot: RobotDescription, camera: CameraCalibration, spec: EpisodeSpec) -> Scene:
-    """The scene of an episode; the layout depends on (seed, task), the look on
-    (seed, domain), so one seed places the objects identically in every domain."""
+def sample_episode(spec: EpisodeSpec) -> tuple[Task, Look, dict[str, np.ndarray]]:
+    """An episode's task, look and object layout; the layout depends on (seed, task), the
+    look on (seed, domain), so one seed places the objects identically in every domain and
+    for every embodiment."""
     task_rng = np.random.default_rng([spec.seed, list(TASKS).index(spec.task)])
     look_rng = np.random.default_rng([spec.seed, 1000 + DOMAINS.index(spec.domain)])
     task = get_task(spec.task)
     layout = task.sample_layout(task_rng, PlacementGrid(), spec.split)
-    return Scene(robot, camera, task, sample_look(spec.domain, look_rng), layout, spec.scene)
+    return task, sample_look(spec.domain, look_rng), layout
+
+
+def make_scene(robot: RobotDescription, camera: CameraCalibration, spec: EpisodeSpec) -> Scene:
+    """The robot scene of an episode."""
+    task, look, layout = sample_episode(spec)
+    return Scene(robot, camera, task, look, layout, spec.scene)
 
 
 @lru_cache(maxsize=8)

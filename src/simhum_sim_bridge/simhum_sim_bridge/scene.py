@@ -114,17 +114,17 @@ class Scene:
         return self.task.success(self, self.layout)
 
 
-def build_spec(
-    robot: RobotDescription,
+def build_world(
     camera: CameraCalibration,
     task: Task,
     look: Look,
     layout: dict[str, np.ndarray],
     config: SceneConfig,
+    name: str,
 ) -> mujoco.MjSpec:
-    """The scene's MjSpec: world, robot attached from its URDF, actuators, camera, objects."""
+    """Everything but the robot: physics options, table, look, calibrated camera, objects."""
     spec = mujoco.MjSpec()
-    spec.modelname = f"simhum_{task.name}_{look.domain}"
+    spec.modelname = name
     spec.option.timestep = 1.0 / config.physics_hz
     spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
@@ -132,7 +132,6 @@ def build_spec(
     spec.visual.global_.offheight = max(config.image_height, 480)
     spec.visual.quality.offsamples = 0  # multisampling costs most of a CPU render
     spec.visual.quality.shadowsize = 0
-
     table = spec.worldbody.add_geom(
         name="table",
         type=mujoco.mjtGeom.mjGEOM_BOX,
@@ -141,7 +140,22 @@ def build_spec(
         friction=[look.friction_scale, 0.01, 0.001],
     )
     apply_look(spec, look, table)
+    add_camera(spec, camera)
+    task.add_objects(spec.worldbody, layout, look.object_rgba)
+    return spec
 
+
+def build_spec(
+    robot: RobotDescription,
+    camera: CameraCalibration,
+    task: Task,
+    look: Look,
+    layout: dict[str, np.ndarray],
+    config: SceneConfig,
+) -> mujoco.MjSpec:
+    """The robot scene's MjSpec: the world plus the robot attached from its URDF, with
+    position actuators derived from the URDF limits."""
+    spec = build_world(camera, task, look, layout, config, f"simhum_{task.name}_{look.domain}")
     arm = robot.mujoco_spec()
     for body in arm.bodies:
         body.gravcomp = 1.0  # the real arm's controller compensates gravity too
@@ -160,9 +174,6 @@ def build_spec(
         actuator.ctrllimited = True
         actuator.forcerange = [-robot.effort[i], robot.effort[i]]
         actuator.forcelimited = True
-
-    add_camera(spec, camera)
-    task.add_objects(spec.worldbody, layout, look.object_rgba)
     return spec
 
 
