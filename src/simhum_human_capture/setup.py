@@ -16,5 +16,13 @@ setup(
     maintainer_email="maintainers@simhum.dev",
     description="Human-hand demonstrations from the robot's camera.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "simhum_generate_human = simhum_human_capture.proxy_human:main",
+            "camera = simhum_human_capture.camera_node:main",
+            "hand_tracker = simhum_human_capture.tracker_node:main",
+            "retargeting = simhum_human_capture.retarget_node:main",
+            "recorder = simhum_human_capture.recorder_node:main",
+        ],
+    },
 )

@@ -108,22 +108,25 @@ class EpisodeBagWriter:
         self._writer.open()
         image_type = "sensor_msgs/msg/CompressedImage" if compressed else "sensor_msgs/msg/Image"
         image_topic = topics.camera_image_compressed if compressed else topics.camera_image
-        self._conn = {
-            "image": self._connect(image_topic, image_type),
-            "info": self._connect(topics.camera_info, "sensor_msgs/msg/CameraInfo"),
-            "joints": self._connect(topics.joint_states, "sensor_msgs/msg/JointState"),
-            "command": self._connect(
-                topics.joint_trajectory, "trajectory_msgs/msg/JointTrajectory"
-            ),
-            "event": self._connect(topics.episode_events, EPISODE_EVENT),
+        # stream -> (topic, type); a topic enters the bag when its stream is first written,
+        # so robot episodes hold no hand poses and human episodes no joint states
+        self._streams = {
+            "image": (image_topic, image_type),
+            "info": (topics.camera_info, "sensor_msgs/msg/CameraInfo"),
+            "joints": (topics.joint_states, "sensor_msgs/msg/JointState"),
+            "command": (topics.joint_trajectory, "trajectory_msgs/msg/JointTrajectory"),
+            "event": (topics.episode_events, EPISODE_EVENT),
+            "hand": (topics.hand_pose, "simhum_msgs/msg/HandPose"),
+            "target": (topics.end_effector_target, "simhum_msgs/msg/EndEffectorTarget"),
         }
+        self._conn: dict = {}
         self._last_t = 0.0
         self.event(0.0, "start")
 
-    def _connect(self, topic: str, msgtype: str):
-        return self._writer.add_connection(topic, msgtype, typestore=self.store)
-
     def _write(self, key: str, t: float, msg) -> None:
+        if key not in self._conn:
+            topic, msgtype = self._streams[key]
+            self._conn[key] = self._writer.add_connection(topic, msgtype, typestore=self.store)
         conn = self._conn[key]
         self._last_t = max(self._last_t, t)
         self._writer.write(conn, self._ns(t), self.store.serialize_cdr(msg, conn.msgtype))

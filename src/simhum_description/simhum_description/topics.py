@@ -18,12 +18,14 @@ class Topics:
     camera_image: str
     camera_image_compressed: str
     camera_info: str
+    camera_depth: str
     joint_states: str
     joint_trajectory: str
     clock: str
     episode_events: str
     hand_pose: str
     end_effector_target: str
+    retarget_preview: str
     policy_status: str
     reset_scene: str
     record: str

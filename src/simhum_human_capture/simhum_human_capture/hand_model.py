@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-WRIST = 0
+from simhum_description.pose_math import WRIST
+
 THUMB = (1, 2, 3, 4)
 INDEX = (5, 6, 7, 8)
 MIDDLE = (9, 10, 11, 12)
 RING = (13, 14, 15, 16)
 PINKY = (17, 18, 19, 20)
 FINGERS = (THUMB, INDEX, MIDDLE, RING, PINKY)
-TIPS = (4, 8, 12, 16, 20)
-INDEX_MCP, PINKY_MCP = 5, 17
 # Bones as keypoint pairs (the MediaPipe hand connections).
 PALM_BONES = ((WRIST, 1), (WRIST, 5), (WRIST, 17), (5, 9), (9, 13), (13, 17))
 BONES = (*((f[i], f[i + 1]) for f in FINGERS for i in range(3)), *PALM_BONES)

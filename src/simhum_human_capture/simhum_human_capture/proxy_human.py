@@ -217,3 +217,22 @@ def run_human_episode(
         if renderer is not None:
             renderer.close()
     return HumanEpisodeResult(bool(success), steps * dt, frames)
+
+
+def human_episode(robot, camera: CameraCalibration, spec: EpisodeSpec, writer) -> bool:
+    """A proxy-human episode streamed into an EpisodeBagWriter; returns its success (the
+    generator's episode-runner interface; the robot only names the base frame)."""
+    del robot
+    return run_human_episode(camera, spec, sink=writer).success
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``simhum_generate_human``: proxy-human episodes in the proxy-real look."""
+    from simhum_sim_bridge.generate import Source, generate
+
+    source = Source("human", "simhum_human_capture.proxy_human:human_episode")
+    return generate(argv, source, "Proxy-human demonstrations as rosbag2 episodes.", ["real"])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

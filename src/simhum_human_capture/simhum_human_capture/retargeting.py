@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simhum_human_capture.hand_model import INDEX_MCP, PINKY_MCP, TIPS, WRIST
+from simhum_description.pose_math import FINGERTIPS, wrist_frame
 from simhum_human_capture.one_euro import OneEuroFilter
 
-THUMB_TIP, INDEX_TIP = TIPS[0], TIPS[1]
+THUMB_TIP, INDEX_TIP = FINGERTIPS[0], FINGERTIPS[1]
 
 
 @dataclass(frozen=True)
@@ -42,14 +42,14 @@ class RetargetConfig:
             raise ValueError("workspace_min must be below workspace_max on every axis")
 
 
+# The palm frame's axes in pose_math's wrist frame (x along the hand, z normal to the palm):
+# palm z = wrist x, palm y = wrist y, palm x = -(wrist z).
+PALM_IN_WRIST = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
+
+
 def palm_frame(keypoints: np.ndarray) -> np.ndarray:
     """Rotation (3x3, columns x y z) of the palm frame from wrist, index and pinky MCPs."""
-    z = (keypoints[INDEX_MCP] + keypoints[PINKY_MCP]) / 2 - keypoints[WRIST]
-    z /= np.linalg.norm(z)
-    y = keypoints[INDEX_MCP] - keypoints[PINKY_MCP]
-    y -= (y @ z) * z
-    y /= np.linalg.norm(y)
-    return np.stack([np.cross(y, z), y, z], axis=1)
+    return wrist_frame(keypoints)[:3, :3] @ PALM_IN_WRIST
 
 
 def grasp_pose(keypoints: np.ndarray) -> np.ndarray:

@@ -1,0 +1,40 @@
+"""What every SimHum capture node shares: declaring described parameters and a main() that
+turns a bad file into one line and exit status 2."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+
+from simhum_description.errors import DescriptionError
+
+
+def declare(node: Node, parameters: dict[str, tuple[object, str]]) -> dict[str, object]:
+    """Declare (default, description) parameters and return their values."""
+    for name, (default, description) in parameters.items():
+        node.declare_parameter(name, default, ParameterDescriptor(description=description))
+    return {name: node.get_parameter(name).value for name in parameters}
+
+
+def run(make_node: Callable[[], Node], name: str) -> None:
+    """Initialise rclpy, build the node, spin until Ctrl-C; startup errors (a missing file, a
+    device that cannot be opened) print one line naming what is wrong and exit 2."""
+    rclpy.init()
+    try:
+        node = make_node()
+    except (DescriptionError, FileNotFoundError, ValueError, RuntimeError) as err:
+        print(f"{name}: {err}", file=sys.stderr, flush=True)
+        rclpy.try_shutdown()
+        raise SystemExit(2) from None
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()

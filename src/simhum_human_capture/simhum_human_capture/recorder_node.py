@@ -1,0 +1,142 @@
+"""Recorder node: one rosbag2 bag (MCAP) per episode, started and stopped through the
+Record service, with the episode's metadata. Messages are written as received (serialized),
+never deserialised; a recording left by a crash is recovered at start-up."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+from simhum_description.episode_bag import EpisodeMetadata
+from simhum_description.topics import load_topics
+from simhum_human_capture.bag_recorder import (
+    EpisodeRecording,
+    RecorderError,
+    episode_id,
+    recover_all,
+)
+from simhum_human_capture.node_common import declare, run
+from simhum_msgs.srv import Record
+
+_T = load_topics()
+DEFAULT_TOPICS = [
+    _T.camera_image,
+    _T.camera_info,
+    _T.joint_states,
+    _T.joint_trajectory,
+    _T.hand_pose,
+    _T.end_effector_target,
+    _T.episode_events,
+]
+PARAMETERS = {
+    "output_dir": ("runs/episodes", "where episodes go: <output_dir>/<task>/<domain>/<id>"),
+    "topics": (DEFAULT_TOPICS, "topics to record"),
+    "min_free_gb": (2.0, "refuse to start an episode with less free disk space, GB"),
+    "discovery_period_s": (0.5, "how often to look for publishers of unsubscribed topics"),
+}
+
+
+def message_class(type_name: str):
+    """The Python class of 'pkg/msg/Name'."""
+    package, _, name = type_name.split("/")
+    return getattr(importlib.import_module(f"{package}.msg"), name)
+
+
+class RecorderNode(Node):
+    """A thin adapter over EpisodeRecording."""
+
+    def __init__(self) -> None:
+        super().__init__("simhum_recorder")
+        p = declare(self, PARAMETERS)
+        self.out = Path(p["output_dir"])
+        self.wanted = list(p["topics"])
+        self.min_free_gb = float(p["min_free_gb"])
+        self.types: dict[str, str] = {}
+        self._subscriptions = []
+        self.recording: EpisodeRecording | None = None
+        for bag in recover_all(self.out) if self.out.is_dir() else []:
+            self.get_logger().warning(f"recovered an interrupted recording: {bag}")
+        self.create_service(Record, load_topics().record, self.on_record)
+        self.create_timer(float(p["discovery_period_s"]), self.discover)
+        self.discover()
+
+    def discover(self) -> None:
+        """Subscribe (raw) to wanted topics once their type is known from the graph."""
+        for topic, types in self.get_topic_names_and_types():
+            if topic in self.wanted and topic not in self.types:
+                self.types[topic] = types[0]
+                publishers = self.get_publishers_info_by_topic(topic)
+                reliable = publishers and all(
+                    i.qos_profile.reliability == ReliabilityPolicy.RELIABLE for i in publishers
+                )
+                qos = QoSProfile(
+                    depth=100,
+                    reliability=ReliabilityPolicy.RELIABLE
+                    if reliable
+                    else ReliabilityPolicy.BEST_EFFORT,
+                )
+                self._subscriptions.append(
+                    self.create_subscription(
+                        message_class(types[0]),
+                        topic,
+                        lambda raw, t=topic: self.on_message(t, raw),
+                        qos,
+                        raw=True,
+                    )
+                )
+
+    def on_message(self, topic: str, raw: bytes) -> None:
+        """Write a serialized message into the running episode."""
+        if self.recording is not None:
+            now = self.get_clock().now().nanoseconds
+            self.recording.write(topic, self.types[topic], now, raw)
+
+    def on_record(self, request: Record.Request, response: Record.Response):
+        """Start or stop an episode."""
+        try:
+            if request.action == Record.Request.ACTION_START:
+                if self.recording is not None:
+                    raise RecorderError(
+                        f"already recording {self.recording.metadata.episode_id}; stop it first"
+                    )
+                metadata = EpisodeMetadata(
+                    episode_id=episode_id(request.task, request.domain),
+                    task=request.task,
+                    domain=request.domain,
+                    embodiment=request.embodiment,
+                    seed=-1,
+                    success=False,
+                    operator=request.operator_name,
+                    note=request.note,
+                )
+                self.recording = EpisodeRecording(self.out, metadata, self.min_free_gb)
+                response.bag_path = str(self.recording.final_path)
+                missing = sorted(set(self.wanted) - set(self.types))
+                response.message = "recording" + (
+                    f"; no publisher yet on {missing}" if missing else ""
+                )
+            elif request.action == Record.Request.ACTION_STOP:
+                if self.recording is None:
+                    raise RecorderError("not recording")
+                recording, self.recording = self.recording, None
+                response.bag_path = str(recording.stop(request.success, request.note))
+                response.message = f"{recording.count} messages written"
+            else:
+                raise RecorderError(f"unknown action {request.action}")
+        except (RecorderError, OSError) as err:
+            response.ok, response.message = False, str(err)
+            return response
+        response.ok = True
+        return response
+
+
+def main() -> None:
+    """Run the recorder node."""
+    run(RecorderNode, "simhum recorder")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""End to end over DDS, each node in its own process: a file camera -> hand tracker ->
+retargeting -> recorder produces an episode bag holding every configured topic."""
+
+from __future__ import annotations
+
+import time
+
+from rosbags.rosbag2 import Reader
+
+from simhum_description.episode_bag import read_metadata
+from simhum_description.topics import load_topics
+from simhum_msgs.msg import EndEffectorTarget, HandPose
+from simhum_msgs.srv import Record
+
+TOPICS = load_topics()
+RECORDED = [TOPICS.camera_image, TOPICS.camera_info, TOPICS.hand_pose, TOPICS.end_effector_target]
+
+
+def test_file_camera_to_recorded_episode(proxy_frames, tmp_path, start_node, ros_node, spin):
+    folder, _ = proxy_frames
+    nodes = [
+        start_node(
+            "simhum_human_capture.camera_node", source=str(folder), loop=True, rate_hz=15.0
+        ),
+        start_node("simhum_human_capture.tracker_node"),
+        start_node("simhum_human_capture.retarget_node", ik_preview=True),
+        start_node(
+            "simhum_human_capture.recorder_node",
+            output_dir=str(tmp_path),
+            min_free_gb=0.0,
+            topics=f"[{','.join(repr(t) for t in RECORDED)}]",
+        ),
+    ]
+    hands: list[HandPose] = []
+    targets: list[EndEffectorTarget] = []
+    ros_node.create_subscription(HandPose, TOPICS.hand_pose, hands.append, 10)
+    ros_node.create_subscription(EndEffectorTarget, TOPICS.end_effector_target, targets.append, 10)
+    log = lambda: "\n".join(n.output() for n in nodes)  # noqa: E731
+    assert spin(lambda: len(targets) >= 3, timeout=60), log()
+
+    client = ros_node.create_client(Record, TOPICS.record)
+    assert client.wait_for_service(timeout_sec=20)
+
+    def call(**fields):
+        future = client.call_async(Record.Request(**fields))
+        assert spin(future.done)
+        return future.result()
+
+    started = call(
+        action=Record.Request.ACTION_START,
+        task="pick_place",
+        domain="human",
+        embodiment="human",
+        operator_name="proxy",
+    )
+    assert started.ok, started.message
+    again = call(action=Record.Request.ACTION_START, task="pick_place", domain="human")
+    assert not again.ok and "already recording" in again.message
+    count = len(targets)
+    deadline = time.monotonic() + 30
+    assert spin(lambda: len(targets) >= count + 3 or time.monotonic() > deadline, 35)
+    stopped = call(action=Record.Request.ACTION_STOP, success=True)
+    assert stopped.ok, stopped.message
+
+    meta = read_metadata(stopped.bag_path)
+    assert (meta.task, meta.domain, meta.operator, meta.success) == (
+        "pick_place",
+        "human",
+        "proxy",
+        True,
+    )
+    with Reader(stopped.bag_path) as reader:
+        counts = {c.topic: c.msgcount for c in reader.connections}
+    assert set(RECORDED) <= set(counts), counts
+    assert all(counts[t] > 0 for t in RECORDED), counts
+    assert hands and hands[-1].source.startswith("mediapipe")

@@ -1,0 +1,107 @@
+"""The recorder: episodes written raw, refused when the disk is full or the folder is bad,
+and readable after the recorder is killed mid-episode."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rosbags.rosbag2 import Reader
+from sensor_msgs.msg import JointState
+
+from simhum_description.episode_bag import EpisodeMetadata, read_metadata, typestore
+from simhum_description.topics import load_topics
+from simhum_human_capture.bag_recorder import EpisodeRecording, RecorderError, recover_all
+from simhum_msgs.srv import Record
+
+TOPICS = load_topics()
+
+
+def metadata(episode: str = "ep-1") -> EpisodeMetadata:
+    return EpisodeMetadata(episode, "stack", "human", "human", -1, False, operator="ada")
+
+
+def joint_state(i: int) -> bytes:
+    types = typestore().types
+    msg = types["sensor_msgs/msg/JointState"](
+        header=types["std_msgs/msg/Header"](
+            stamp=types["builtin_interfaces/msg/Time"](sec=i, nanosec=0), frame_id=""
+        ),
+        name=["a"],
+        position=np.array([float(i)]),
+        velocity=np.zeros(0),
+        effort=np.zeros(0),
+    )
+    return bytes(typestore().serialize_cdr(msg, "sensor_msgs/msg/JointState"))
+
+
+def read(bag: Path) -> list:
+    with Reader(bag) as reader:
+        return [typestore().deserialize_cdr(raw, c.msgtype) for c, _, raw in reader.messages()]
+
+
+def test_episode_round_trip(tmp_path) -> None:
+    recording = EpisodeRecording(tmp_path, metadata(), min_free_gb=0.0)
+    for i in range(50):
+        recording.write(
+            TOPICS.joint_states, "sensor_msgs/msg/JointState", i * 10**8, joint_state(i)
+        )
+    bag = recording.stop(success=True, note="clean")
+    assert bag == tmp_path / "stack" / "human" / "ep-1"
+    meta = read_metadata(bag)
+    assert meta.success and meta.operator == "ada" and meta.note == "clean"
+    assert [m.position[0] for m in read(bag)] == list(range(50))
+    with pytest.raises(RecorderError, match="exists already"):
+        EpisodeRecording(tmp_path, metadata(), min_free_gb=0.0)
+
+
+def test_refuses_when_disk_space_is_low(tmp_path) -> None:
+    with pytest.raises(RecorderError, match=r"GB free, below the 1000000\.0 GB minimum"):
+        EpisodeRecording(tmp_path, metadata(), min_free_gb=1e6)
+
+
+def test_unwritable_folder_keeps_earlier_episodes(tmp_path) -> None:
+    first = EpisodeRecording(tmp_path, metadata("ep-0"), 0.0)
+    first.write(TOPICS.joint_states, "sensor_msgs/msg/JointState", 1, joint_state(1))
+    bag = first.stop(True)
+    blocker = tmp_path / "blocked"
+    blocker.write_text("")
+    with pytest.raises(RecorderError, match="cannot create the episode folder"):
+        EpisodeRecording(blocker, metadata("ep-2"), 0.0)
+    assert [m.position[0] for m in read(bag)] == [1.0]
+
+
+def test_killed_recorder_leaves_a_readable_bag(tmp_path, start_node, ros_node, spin) -> None:
+    """SIGKILL the recorder node mid-episode; the next start recovers the bag."""
+    publisher = ros_node.create_publisher(JointState, TOPICS.joint_states, 10)
+    recorder = start_node(
+        "simhum_human_capture.recorder_node", output_dir=str(tmp_path), min_free_gb=0.0
+    )
+    client = ros_node.create_client(Record, TOPICS.record)
+    assert client.wait_for_service(timeout_sec=20), recorder.output()
+    assert spin(lambda: publisher.get_subscription_count() > 0)
+    future = client.call_async(
+        Record.Request(
+            action=Record.Request.ACTION_START, task="push", domain="human", embodiment="human"
+        )
+    )
+    assert spin(future.done) and future.result().ok, future.result().message
+    sent = 0
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline:
+        publisher.publish(JointState(name=["a"], position=[float(sent)]))
+        sent += 1
+        spin(lambda: False, timeout=0.01)
+    recorder.proc.send_signal(signal.SIGKILL)
+    recorder.proc.wait(timeout=10)
+    assert not (tmp_path / "push" / "human" / Path(future.result().bag_path).name).exists()
+
+    (bag,) = recover_all(tmp_path)
+    meta = read_metadata(bag)
+    assert not meta.success and "recovered" in meta.note
+    positions = [m.position[0] for m in read(bag)]
+    assert len(positions) > 0.5 * sent  # everything up to the last flushed chunk
+    assert positions == sorted(positions)
