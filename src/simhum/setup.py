@@ -12,7 +12,7 @@ launch_files = sorted(glob("../../launch/*.launch.py"))
 setup(
     name=package_name,
     version="0.1.0",
-    packages=[],
+    packages=["simhum"],
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),
@@ -24,4 +24,5 @@ setup(
     maintainer_email="maintainers@simhum.dev",
     description="SimHum bringup: launch files.",
     license="Apache-2.0",
+    entry_points={"console_scripts": ["simhum = simhum.cli:main"]},
 )

@@ -16,5 +16,10 @@ setup(
     maintainer_email="maintainers@simhum.dev",
     description="Runs an exported SimHum policy (ONNX Runtime.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "policy = simhum_policy_node.policy_node:main",
+            "start_pose = simhum_policy_node.start_pose:main",
+        ],
+    },
 )

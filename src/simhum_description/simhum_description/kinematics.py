@@ -44,6 +44,35 @@ def max_fk_disagreement(robot: RobotDescription, samples: int, seed: int) -> flo
     return worst
 
 
+READY_POSITION = np.array([0.40, 0.0, 0.25])  # tool above the middle of the workspace
+
+
+def top_down(yaw: float) -> np.ndarray:
+    """Tool orientation pointing down (tool z = -world z), turned by ``yaw`` about world z."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ np.diag([-1.0, 1.0, -1.0])
+
+
+def tool_pose(position: np.ndarray, yaw: float) -> np.ndarray:
+    """4x4 top-down tool pose."""
+    pose = np.eye(4)
+    pose[:3, :3] = top_down(yaw)
+    pose[:3, 3] = position
+    return pose
+
+
+def start_configuration(robot: RobotDescription) -> np.ndarray:
+    """Where every episode starts, in simulation and on the robot: the tool pointing down
+    above the middle of the workspace, gripper open (IK from the URDF, deterministic)."""
+    result = IKSolver(robot).solve_with_restarts(tool_pose(READY_POSITION, 0.0), robot.home())
+    if not result.converged:
+        raise ValueError(
+            f"{robot.source}: the tool frame '{robot.tool_frame}' cannot reach the start pose "
+            f"{READY_POSITION.tolist()} pointing down"
+        )
+    return robot.with_aperture(result.q, 1.0)
+
+
 @dataclass(frozen=True)
 class IKResult:
     """Joint positions (full ``joint_names`` vector) reaching a tool pose, and how well."""
@@ -127,3 +156,20 @@ class IKSolver:
             ):
                 best = result
         return best
+
+
+ROBOT_STATE_NAMES = ("position", "rot6d", "gripper", "joints")
+
+
+def robot_state(robot: RobotDescription, q: np.ndarray, solver: IKSolver | None = None) -> dict:
+    """The robot's state quantities for joint positions ``q``: tool position (3) and 6D
+    rotation (6) in the base frame, gripper aperture (1), joint positions (n)."""
+    from simhum_description.pose_math import rot6d_from_matrix
+
+    pose = (solver or IKSolver(robot)).forward(q)
+    return {
+        "position": pose[:3, 3],
+        "rot6d": rot6d_from_matrix(pose[:3, :3]),
+        "gripper": np.array([robot.aperture(q)]),
+        "joints": np.asarray(q, dtype=np.float64),
+    }

@@ -16,9 +16,10 @@ import mujoco
 import numpy as np
 
 from simhum_description.calibration import CameraCalibration
+from simhum_description.kinematics import tool_pose
 from simhum_human_capture import hand_model
 from simhum_sim_bridge.domains import Look
-from simhum_sim_bridge.experts import WaypointPlan, plan_for, tool_pose
+from simhum_sim_bridge.experts import WaypointPlan, plan_for
 from simhum_sim_bridge.render import CameraRenderer, observe
 from simhum_sim_bridge.rollout import SETTLE_S, EpisodeSpec, sample_episode
 from simhum_sim_bridge.scene import CAMERA, build_world

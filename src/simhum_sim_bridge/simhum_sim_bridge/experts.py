@@ -7,30 +7,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simhum_description.kinematics import IKSolver
+from simhum_description.kinematics import READY_POSITION, IKSolver, tool_pose
 from simhum_description.robot import RobotDescription
 from simhum_sim_bridge.tasks import PickPlace, Push, Stack, Task
 
-READY_POSITION = np.array([0.40, 0.0, 0.25])  # tool above the middle of the workspace
 TRAVEL_SPEED = 0.25  # m/s
 APPROACH_SPEED = 0.08  # m/s, near objects
 YAW_SPEED = 1.5  # rad/s
 GRIP_TIME = 0.6  # s to close or open the gripper
 CLEARANCE = 0.10  # m above an object before descending
-
-
-def top_down(yaw: float) -> np.ndarray:
-    """Tool orientation pointing down (tool z = -world z), turned by ``yaw`` about world z."""
-    c, s = np.cos(yaw), np.sin(yaw)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ np.diag([-1.0, 1.0, -1.0])
-
-
-def tool_pose(position: np.ndarray, yaw: float) -> np.ndarray:
-    """4x4 top-down tool pose."""
-    pose = np.eye(4)
-    pose[:3, :3] = top_down(yaw)
-    pose[:3, 3] = position
-    return pose
 
 
 def grasp_yaw(object_yaw: float) -> float:
@@ -81,17 +66,6 @@ class WaypointPlan:
             a.yaw + s * (b.yaw - a.yaw),
             a.aperture + s * (b.aperture - a.aperture),
         )
-
-
-def ready_configuration(robot: RobotDescription, ik: IKSolver) -> np.ndarray:
-    """The start configuration: the tool pointing down above the workspace, gripper open."""
-    result = ik.solve_with_restarts(tool_pose(READY_POSITION, 0.0), robot.home())
-    if not result.converged:
-        raise ValueError(
-            f"{robot.source}: the tool frame '{robot.tool_frame}' cannot reach the ready pose "
-            f"{READY_POSITION.tolist()} pointing down"
-        )
-    return robot.with_aperture(result.q, 1.0)
 
 
 def plan_for(task: Task, layout: dict[str, np.ndarray]) -> WaypointPlan:

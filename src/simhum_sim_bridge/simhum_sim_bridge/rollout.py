@@ -11,10 +11,10 @@ from typing import Protocol
 import numpy as np
 
 from simhum_description.calibration import CameraCalibration
-from simhum_description.kinematics import IKSolver
+from simhum_description.kinematics import IKSolver, start_configuration
 from simhum_description.robot import RobotDescription
 from simhum_sim_bridge.domains import DOMAINS, Look, sample_look
-from simhum_sim_bridge.experts import ScriptedExpert, plan_for, ready_configuration
+from simhum_sim_bridge.experts import ScriptedExpert, plan_for
 from simhum_sim_bridge.grid import SPLITS, PlacementGrid
 from simhum_sim_bridge.runner import Rates, SimRunner
 from simhum_sim_bridge.scene import Scene, SceneConfig
@@ -92,7 +92,7 @@ def make_scene(robot: RobotDescription, camera: CameraCalibration, spec: Episode
 
 @lru_cache(maxsize=8)
 def _ready(robot: RobotDescription) -> np.ndarray:
-    return ready_configuration(robot, IKSolver(robot))
+    return start_configuration(robot)
 
 
 def ready_pose(robot: RobotDescription) -> np.ndarray:

@@ -1,0 +1,289 @@
+"""``simhum eval``: closed-loop evaluation through the live ROS graph.
+
+The sim graph (bridge + policy node, and the recorder when asked) is brought up once; each
+episode is a ResetScene to (task, seed, variant) and ends with the bridge's EpisodeEvent
+(success, or failure at the task's time-out). Per variant: success rate with its standard
+error, episode length, and the policy's inference latency p50/p95 (PolicyStatus). Writes
+results.json and a plot.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from simhum.graph import Bringup, declare_graph
+from simhum.supervisor import Supervisor
+
+IN_DISTRIBUTION = "real"
+OUT_OF_DISTRIBUTION = ("real_ood_background", "real_ood_distractors", "real_ood_lighting")
+EVAL_SEED_OFFSET = 100_000  # evaluation seeds never overlap demonstration seeds
+
+
+@dataclass
+class VariantResult:
+    """Outcomes of one scene variant."""
+
+    variant: str
+    successes: list[bool] = field(default_factory=list)
+    lengths_s: list[float] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        """Success rate with its standard error, length and latency statistics."""
+        n = len(self.successes)
+        rate = float(np.mean(self.successes)) if n else 0.0
+        latency = np.array(self.latencies_ms) if self.latencies_ms else np.zeros(1)
+        return {
+            "variant": self.variant,
+            "episodes": n,
+            "success_rate": rate,
+            "success_rate_se": float(np.sqrt(rate * (1 - rate) / n)) if n else 0.0,
+            "episode_length_s": float(np.mean(self.lengths_s)) if n else 0.0,
+            "inference_latency_ms_p50": float(np.percentile(latency, 50)),
+            "inference_latency_ms_p95": float(np.percentile(latency, 95)),
+        }
+
+
+class EvaluationClient:
+    """Resets the bridge's scene and watches episode events and policy status over DDS."""
+
+    def __init__(self) -> None:
+        import rclpy
+
+        from simhum_description.topics import load_topics
+        from simhum_msgs.msg import EpisodeEvent, PolicyStatus
+        from simhum_msgs.srv import Record, ResetScene
+
+        self.rclpy = rclpy
+        rclpy.init()
+        self.node = rclpy.create_node("simhum_eval")
+        topics = load_topics()
+        self.events: list = []
+        self.status: list[tuple[float, object]] = []
+        self.node.create_subscription(EpisodeEvent, topics.episode_events, self.events.append, 50)
+        self.node.create_subscription(
+            PolicyStatus,
+            topics.policy_status,
+            lambda m: self.status.append((time.time(), m)),
+            50,
+        )
+        self.reset_client = self.node.create_client(ResetScene, topics.reset_scene)
+        self.record_client = self.node.create_client(Record, topics.record)
+        self.ResetScene, self.Record, self.EpisodeEvent = ResetScene, Record, EpisodeEvent
+
+    def spin_until(self, condition, timeout: float, supervisor: Supervisor) -> bool:
+        """Spin until ``condition()``; a node dying under the supervisor raises."""
+        deadline = time.monotonic() + timeout
+        while not condition() and time.monotonic() < deadline:
+            self.rclpy.spin_once(self.node, timeout_sec=0.05)
+            supervisor.check()
+        return bool(condition())
+
+    def call(self, client, request, supervisor: Supervisor):
+        """A service call, waiting for the service first."""
+        if not self.spin_until(client.service_is_ready, 60.0, supervisor):
+            raise RuntimeError(f"service {client.srv_name} is not available")
+        future = client.call_async(request)
+        self.spin_until(future.done, 60.0, supervisor)
+        return future.result()
+
+    def close(self) -> None:
+        """Leave DDS."""
+        self.node.destroy_node()
+        self.rclpy.shutdown()
+
+
+def run_evaluation(
+    policy: str,
+    task: str,
+    variants: list[str],
+    episodes: int,
+    run_dir: Path,
+    record_first: bool = False,
+    split: str = "in",
+) -> dict:
+    """Evaluate ``policy`` over ``episodes`` per variant; returns (and writes) the results."""
+    from tqdm import tqdm
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    bringup = Bringup(
+        mode="sim",
+        policy=policy,
+        task=task,
+        variant=variants[0],
+        seed=EVAL_SEED_OFFSET,
+        record=record_first,
+        record_dir=str(run_dir / "recorded"),
+        run_dir=str(run_dir / "graph"),
+        split=split,
+    )
+    results = {v: VariantResult(v) for v in variants}
+    recorded = None
+    with Supervisor(declare_graph(bringup), run_dir / "graph") as supervisor:
+        client = EvaluationClient()
+        try:
+            started = client.spin_until(
+                lambda: any(s.state == 0 for _, s in client.status), 120.0, supervisor
+            )
+            if not started:
+                raise RuntimeError(
+                    "the policy never started commanding; see the node logs "
+                    f"in {run_dir / 'graph' / 'logs'}"
+                )
+            with tqdm(total=episodes * len(variants), desc="evaluating", unit="episode") as bar:
+                for variant in variants:
+                    for k in range(episodes):
+                        seed = EVAL_SEED_OFFSET + k
+                        record = record_first and recorded is None
+                        outcome = run_episode(client, supervisor, task, seed, variant, record)
+                        if record:
+                            recorded = outcome.pop("bag")
+                        result = results[variant]
+                        result.successes.append(outcome["success"])
+                        result.lengths_s.append(outcome["length_s"])
+                        result.latencies_ms.extend(outcome["latencies_ms"])
+                        bar.set_postfix(variant=variant, success=outcome["success"])
+                        bar.update()
+        finally:
+            client.close()
+    report = {
+        "policy": policy,
+        "task": task,
+        "split": split,
+        "variants": [results[v].summary() for v in variants],
+        "recorded_episode": recorded,
+    }
+    (run_dir / "results.json").write_text(json.dumps(report, indent=2))
+    plot(report, run_dir / "results.png")
+    return report
+
+
+def run_episode(
+    client: EvaluationClient,
+    supervisor: Supervisor,
+    task: str,
+    seed: int,
+    variant: str,
+    record: bool,
+) -> dict:
+    """One evaluation episode through the live graph."""
+    E = client.EpisodeEvent
+    client.events.clear()
+    reply = client.call(
+        client.reset_client,
+        client.ResetScene.Request(task=task, seed=seed, variant=variant),
+        supervisor,
+    )
+    if not reply.ok:
+        raise RuntimeError(f"ResetScene failed: {reply.message}")
+    if record:
+        started = client.call(
+            client.record_client,
+            client.Record.Request(
+                action=client.Record.Request.ACTION_START,
+                task=task,
+                domain="sim",
+                embodiment="robot",
+                operator_name="simhum eval",
+                note=f"closed-loop evaluation, variant {variant}, seed {seed}",
+            ),
+            supervisor,
+        )
+        if not started.ok:
+            raise RuntimeError(f"Record failed: {started.message}")
+    start_wall = time.time()
+    client.status.clear()
+    ended = client.spin_until(
+        lambda: any(
+            e.event in (E.EVENT_SUCCESS, E.EVENT_FAILURE) and e.seed == seed for e in client.events
+        ),
+        120.0,
+        supervisor,
+    )
+    if not ended:
+        raise RuntimeError(f"episode {task}/{variant}/{seed} never ended")
+    end = next(e for e in client.events if e.event in (E.EVENT_SUCCESS, E.EVENT_FAILURE))
+    start = next((e for e in client.events if e.event == E.EVENT_START), end)
+    outcome = {
+        "success": end.event == E.EVENT_SUCCESS,
+        "length_s": (end.header.stamp.sec + end.header.stamp.nanosec * 1e-9)
+        - (start.header.stamp.sec + start.header.stamp.nanosec * 1e-9),
+        "latencies_ms": [
+            s.inference_latency_ms for t, s in client.status if s.state == 0 and t >= start_wall
+        ],
+    }
+    if record:
+        stopped = client.call(
+            client.record_client,
+            client.Record.Request(
+                action=client.Record.Request.ACTION_STOP, success=outcome["success"]
+            ),
+            supervisor,
+        )
+        outcome["bag"] = stopped.bag_path if stopped.ok else None
+    return outcome
+
+
+def plot(report: dict, path: Path) -> None:
+    """Success rate per variant with standard-error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = report["variants"]
+    fig, ax = plt.subplots(figsize=(1.8 * len(rows) + 2, 3.5))
+    names = [r["variant"].replace("real_ood_", "OOD ") for r in rows]
+    ax.bar(
+        names,
+        [100 * r["success_rate"] for r in rows],
+        yerr=[100 * r["success_rate_se"] for r in rows],
+        capsize=4,
+        color="#4a7ab8",
+    )
+    ax.set_ylabel("success rate (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title(f"closed-loop evaluation: {report['task']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def add_eval_command(commands) -> None:
+    """The `simhum eval` sub-command."""
+    parser = commands.add_parser("eval", help="closed-loop evaluation in simulation")
+    parser.add_argument("--policy", required=True, help="exported policy .onnx")
+    parser.add_argument("--task", default="pick_place")
+    parser.add_argument("--variants", nargs="+", default=[IN_DISTRIBUTION, *OUT_OF_DISTRIBUTION])
+    parser.add_argument("--episodes", type=int, default=10, help="per variant")
+    parser.add_argument("--split", default="in", help="placement split: in, out (held out)")
+    parser.add_argument("--out", type=Path, default=Path("runs/eval"))
+    parser.add_argument(
+        "--record-first", action="store_true", help="record the first episode as a rosbag"
+    )
+    parser.set_defaults(
+        run=lambda a: print_report(
+            run_evaluation(
+                a.policy, a.task, a.variants, a.episodes, a.out, a.record_first, a.split
+            ),
+            a.out,
+        )
+    )
+
+
+def print_report(report: dict, out: Path) -> int:
+    """A table of the results."""
+    print(f"{'variant':<24}{'success':>14}{'length s':>10}{'inference p50/p95 ms':>22}")
+    for r in report["variants"]:
+        rate, se = 100 * r["success_rate"], 100 * r["success_rate_se"]
+        print(
+            f"{r['variant']:<24}{rate:>7.0f}% ± {se:>3.0f}{r['episode_length_s']:>10.1f}"
+            f"{r['inference_latency_ms_p50']:>12.1f} / {r['inference_latency_ms_p95']:.1f}"
+        )
+    print(f"results: {out / 'results.json'}, plot: {out / 'results.png'}")
+    return 0

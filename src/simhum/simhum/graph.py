@@ -1,0 +1,211 @@
+"""The SimHum node graph, declared once. launch/bringup.launch.py and ``simhum up`` both
+build their processes from ``declare_graph``; nothing about the graph is written twice.
+
+Sim mode: the sim bridge stands in for ros2_control and the camera. Real mode:
+robot_state_publisher, ros2_control_node with the controllers of simhum_description and
+their spawners, the camera, and a start-pose step before the policy takes over.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from simhum_description.controllers import controller_parameters
+from simhum_description.paths import default_controllers, default_urdf
+from simhum_description.robot import load_robot
+
+MODES = ("sim", "real")
+POLICY_NODE = "simhum_policy"
+
+
+@dataclass(frozen=True)
+class Bringup:
+    """The bringup arguments (the launch file declares one launch argument per field)."""
+
+    mode: str = field(default="sim", metadata={"help": "sim (MuJoCo bridge) or real (robot)"})
+    policy: str = field(default="", metadata={"help": "exported policy .onnx; empty: none"})
+    task: str = field(default="pick_place", metadata={"help": "task (sim scene; recordings)"})
+    variant: str = field(default="real", metadata={"help": "sim scene look (domain)"})
+    seed: int = field(default=0, metadata={"help": "sim scene seed"})
+    split: str = field(default="in", metadata={"help": "sim placement split: in, out, all"})
+    record: bool = field(default=False, metadata={"help": "run the episode recorder"})
+    record_dir: str = field(default="runs/episodes", metadata={"help": "recorder output"})
+    robot_description: str = field(
+        default_factory=lambda: str(default_urdf()),
+        metadata={"help": "URDF or xacro of the robot"},
+    )
+    tool_frame: str = field(default="tcp", metadata={"help": "tool-centre-point link"})
+    camera: str = field(
+        default="sim",
+        metadata={
+            "help": "sim (rendered by the bridge), a device index or /dev path, a video file, "
+            "a folder of images, or realsense"
+        },
+    )
+    use_sim_time: str = field(default="auto", metadata={"help": "true, false or auto (sim)"})
+    run_dir: str = field(default="runs/bringup", metadata={"help": "generated parameter files"})
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got '{self.mode}'")
+        if self.mode == "sim" and self.camera != "sim":
+            raise ValueError("mode sim renders its own camera: leave camera:=sim")
+        if self.policy and not Path(self.policy).is_file():
+            raise ValueError(f"{self.policy}: policy file not found")
+
+    @property
+    def sim_time(self) -> bool:
+        """Whether nodes follow /clock."""
+        if self.use_sim_time == "auto":
+            return self.mode == "sim"
+        return self.use_sim_time.lower() == "true"
+
+    @classmethod
+    def from_strings(cls, values: dict[str, str]) -> Bringup:
+        """From launch-argument strings (types follow the field defaults)."""
+        kinds = {f.name: str if f.default is MISSING else type(f.default) for f in fields(cls)}
+        out = {}
+        for name, text in values.items():
+            kind = kinds.get(name, str)
+            out[name] = text.lower() == "true" if kind is bool else kind(text)
+        return cls(**out)
+
+
+@dataclass(frozen=True)
+class NodeDecl:
+    """One process of the graph."""
+
+    name: str
+    package: str
+    executable: str
+    module: str | None  # python -m entry for `simhum up`; None for nodes ROS 2 provides
+    parameters: dict = field(default_factory=dict)
+    parameter_files: tuple[str, ...] = ()
+    arguments: tuple[str, ...] = ()
+    oneshot: bool = False  # exits by itself when done (status 0 is not a failure)
+
+
+def policy_image_size(policy: str) -> tuple[int, int] | None:
+    """(width, height) from an exported policy's metadata, or None without a policy."""
+    if not policy:
+        return None
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(policy, load_external_data=False).metadata_props}
+    return int(props["image_width"]), int(props["image_height"])
+
+
+def declare_graph(b: Bringup) -> list[NodeDecl]:
+    """The processes of a bringup."""
+    time = {"use_sim_time": b.sim_time}
+    robot_params = {"robot_description_file": b.robot_description, "tool_frame": b.tool_frame}
+    nodes: list[NodeDecl] = []
+    if b.mode == "sim":
+        size = policy_image_size(b.policy) or (128, 128)
+        nodes.append(
+            NodeDecl(
+                "simhum_sim_bridge",
+                "simhum_sim_bridge",
+                "sim_bridge",
+                "simhum_sim_bridge.node",
+                {
+                    **robot_params,
+                    "task": b.task,
+                    "domain": b.variant,
+                    "seed": b.seed,
+                    "image_width": size[0],
+                    "image_height": size[1],
+                },
+            )
+        )
+    else:
+        robot = load_robot(
+            b.robot_description,
+            tool_frame=b.tool_frame,
+            xacro_args={"hardware": "real"} if b.robot_description.endswith(".xacro") else None,
+        )
+        controllers = Path(b.run_dir) / "ros2_controllers.yaml"
+        controllers.parent.mkdir(parents=True, exist_ok=True)
+        controllers.write_text(yaml.safe_dump(controller_parameters(robot, default_controllers())))
+        description = {"robot_description": robot.urdf_xml, **time}
+        nodes += [
+            NodeDecl(
+                "robot_state_publisher",
+                "robot_state_publisher",
+                "robot_state_publisher",
+                None,
+                description,
+            ),
+            NodeDecl(
+                "controller_manager",
+                "controller_manager",
+                "ros2_control_node",
+                None,
+                description,
+                parameter_files=(str(controllers),),
+            ),
+            NodeDecl(
+                "spawner_joint_state_broadcaster",
+                "controller_manager",
+                "spawner",
+                None,
+                arguments=("joint_state_broadcaster", "--param-file", str(controllers)),
+                oneshot=True,
+            ),
+            NodeDecl(
+                "spawner_joint_trajectory_controller",
+                "controller_manager",
+                "spawner",
+                None,
+                arguments=("joint_trajectory_controller", "--param-file", str(controllers)),
+                oneshot=True,
+            ),
+            NodeDecl(
+                "simhum_camera",
+                "simhum_human_capture",
+                "camera",
+                "simhum_human_capture.camera_node",
+                {"source": b.camera, **time},
+            ),
+            NodeDecl(
+                "simhum_start_pose",
+                "simhum_policy_node",
+                "start_pose",
+                "simhum_policy_node.start_pose",
+                {**robot_params, "policy_node": POLICY_NODE if b.policy else "", **time},
+                oneshot=True,
+            ),
+        ]
+    if b.policy:
+        nodes.append(
+            NodeDecl(
+                POLICY_NODE,
+                "simhum_policy_node",
+                "policy",
+                "simhum_policy_node.policy_node",
+                {**robot_params, "model_path": b.policy, "autostart": b.mode == "sim", **time},
+            )
+        )
+    if b.record:
+        nodes.append(
+            NodeDecl(
+                "simhum_recorder",
+                "simhum_human_capture",
+                "recorder",
+                "simhum_human_capture.recorder_node",
+                {"output_dir": b.record_dir, **time},
+            )
+        )
+    return nodes
+
+
+def describe(nodes: list[NodeDecl]) -> str:
+    """A readable summary of a graph (for logs and --dry-run)."""
+    return json.dumps(
+        [{"name": n.name, "package": n.package, "executable": n.executable} for n in nodes],
+        indent=1,
+    )

@@ -1,0 +1,79 @@
+"""The graph declaration (both modes) and the supervisor that brings it up without launch."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from simhum.graph import Bringup, declare_graph
+from simhum.supervisor import Supervisor, SupervisorError
+
+
+def test_sim_graph(tmp_path) -> None:
+    nodes = declare_graph(Bringup(mode="sim", record=True, record_dir=str(tmp_path)))
+    names = [n.name for n in nodes]
+    assert names == ["simhum_sim_bridge", "simhum_recorder"]
+    bridge = nodes[0]
+    assert bridge.parameters["domain"] == "real" and bridge.parameters["image_width"] == 128
+    assert all(n.module for n in nodes)  # all runnable here
+
+
+def test_real_graph_declares_ros2_control(tmp_path) -> None:
+    nodes = declare_graph(Bringup(mode="real", camera="0", run_dir=str(tmp_path)))
+    by_name = {n.name: n for n in nodes}
+    assert {
+        "robot_state_publisher",
+        "controller_manager",
+        "spawner_joint_state_broadcaster",
+        "spawner_joint_trajectory_controller",
+        "simhum_camera",
+        "simhum_start_pose",
+    } <= set(by_name)
+    assert "<ros2_control" in by_name["robot_state_publisher"].parameters["robot_description"]
+    controllers = yaml.safe_load((tmp_path / "ros2_controllers.yaml").read_text())
+    joints = controllers["joint_trajectory_controller"]["ros__parameters"]["joints"]
+    assert joints[0] == "shoulder_pan_joint" and len(joints) == 8
+    with pytest.raises(SupervisorError, match="come from a ROS 2 installation"):
+        Supervisor(nodes, tmp_path)
+
+
+def test_bad_bringup_arguments(tmp_path) -> None:
+    with pytest.raises(ValueError, match="mode must be one of"):
+        Bringup(mode="hybrid")
+    with pytest.raises(ValueError, match="policy file not found"):
+        Bringup(policy=str(tmp_path / "missing.onnx"))
+    assert Bringup.from_strings({"record": "true", "seed": "4"}).seed == 4
+
+
+def test_supervisor_reports_a_killed_node(tmp_path) -> None:
+    nodes = declare_graph(
+        Bringup(mode="sim", record=True, record_dir=str(tmp_path / "bags"), run_dir=str(tmp_path))
+    )
+    with Supervisor(nodes, tmp_path) as supervisor:
+        time.sleep(3.0)
+        supervisor.check()  # everything is up
+        supervisor.procs["simhum_recorder"].send_signal(signal.SIGKILL)
+        supervisor.procs["simhum_recorder"].wait(timeout=10)
+        with pytest.raises(SupervisorError, match=r"node 'simhum_recorder' \(pid \d+\) exited"):
+            supervisor.check()
+    assert all(p.poll() is not None for p in supervisor.procs.values())  # all stopped
+
+
+def test_simhum_up_stops_cleanly_on_ctrl_c(tmp_path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simhum.cli", "up", "--mode", "sim", "--run-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    time.sleep(4.0)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert "1 nodes up: simhum_sim_bridge" in output and "stopping" in output
+    assert "simulating 'simhum_arm'" in (tmp_path / "logs" / "simhum_sim_bridge.log").read_text()

@@ -1,0 +1,145 @@
+"""The policy's control step, without ROS: observation history in, a safe joint command out
+(or a reason to hold). The node calls it on a timer at the model's control rate."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from simhum_description.kinematics import IKSolver, robot_state
+from simhum_description.pose_math import pose_to_vector, vector_to_pose
+from simhum_description.robot import RobotDescription
+from simhum_policy_node.ensembling import TemporalEnsembler
+from simhum_policy_node.onnx_policy import OnnxPolicy, PolicyContractError
+from simhum_policy_node.safety import SafetyLimits, UnsafeCommandError, check_fresh, safe_command
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one control step decided."""
+
+    command: np.ndarray | None  # joint targets to send, or None to hold
+    reason: str  # why it holds; empty when commanding
+    inference_ms: float
+
+
+def layout_slices(layout: tuple[tuple[str, int, int], ...]) -> dict[str, slice]:
+    """Named slices of a contract layout."""
+    return {name: slice(start, stop) for name, start, stop in layout}
+
+
+class PolicyController:
+    """Runs an exported policy against one robot: history, sampling, ensembling, IK, safety."""
+
+    def __init__(
+        self,
+        policy: OnnxPolicy,
+        robot: RobotDescription,
+        limits: SafetyLimits,
+        ensemble: bool = True,
+        ensemble_decay: float = 0.01,
+        seed: int = 0,
+    ) -> None:
+        contract = policy.contract
+        # the joints are checked here; the camera when its first frame arrives
+        policy.check_compatible(robot.joint_names, (contract.image_width, contract.image_height))
+        if robot.tool_frame != contract.tool_frame:
+            raise PolicyContractError(
+                f"{contract.path}: trained with tool frame '{contract.tool_frame}', this robot "
+                f"uses '{robot.tool_frame}'"
+            )
+        self.policy, self.robot, self.limits = policy, robot, limits
+        self.contract = contract
+        self.period = 1.0 / contract.control_hz
+        self.proprio = layout_slices(contract.proprio_layout)
+        self.action = layout_slices(contract.action_layout)
+        self.ik = IKSolver(robot)
+        rot6d = self.action.get("rot6d") if contract.action_space == "relative_ee" else None
+        self.ensembler = TemporalEnsembler(contract.chunk_length, ensemble_decay, ensemble, rot6d)
+        self.rng = np.random.default_rng(seed)
+        self.images: deque[np.ndarray] = deque(maxlen=contract.observation_history)
+        self.states: deque[np.ndarray] = deque(maxlen=contract.observation_history)
+        self.step_index = 0
+        self.last_command: np.ndarray | None = None
+
+    def reset(self, q: np.ndarray) -> None:
+        """A new episode from joint positions ``q``: history and ensembling start afresh."""
+        self.images.clear()
+        self.states.clear()
+        self.ensembler.reset()
+        self.step_index = 0
+        self.last_command = np.asarray(q, dtype=np.float64).copy()
+
+    def proprio_vector(self, q: np.ndarray) -> np.ndarray:
+        """The raw proprioception of joint positions ``q`` in the contract's layout."""
+        state = robot_state(self.robot, q, self.ik)
+        out = np.zeros(self.contract.proprio_dim)
+        for name, where in self.proprio.items():
+            out[where] = state[name]
+        return out
+
+    def warm_up(self, iterations: int) -> float:
+        """Run the model on blank inputs (allocations, kernel choice); returns ms per call."""
+        c = self.contract
+        images = np.zeros((c.observation_history, c.image_height, c.image_width, 3), np.uint8)
+        proprio = np.tile(c.proprio_mean, (c.observation_history, 1))
+        start = time.perf_counter()
+        for _ in range(max(1, iterations)):
+            self.policy.sample(images, proprio, np.random.default_rng(0))
+        return (time.perf_counter() - start) * 1e3 / max(1, iterations)
+
+    def step(self, image: np.ndarray, q: np.ndarray, ages: dict[str, float]) -> StepResult:
+        """One control step from the latest image and joint positions; ``ages`` are the
+        observations' ages in seconds at this moment."""
+        if self.last_command is None:
+            self.reset(q)
+        try:
+            check_fresh(ages, self.limits)
+        except UnsafeCommandError as err:
+            return StepResult(None, str(err), 0.0)
+        self.images.append(image)
+        self.states.append(self.proprio_vector(q))
+        while len(self.images) < self.images.maxlen:  # pad a fresh history with the first
+            self.images.appendleft(self.images[0])
+            self.states.appendleft(self.states[0])
+        start = time.perf_counter()
+        chunk = self.policy.sample(np.stack(self.images), np.stack(self.states), self.rng)
+        inference_ms = (time.perf_counter() - start) * 1e3
+        if not np.all(np.isfinite(chunk)):
+            return StepResult(None, "model output holds NaN or infinity", inference_ms)
+        self.ensembler.add(self.step_index, self.absolute(chunk, q))
+        target = self.ensembler.action(self.step_index)
+        self.step_index += 1
+        try:
+            command = safe_command(
+                self.robot, self.to_joints(target), self.last_command, self.period, self.limits
+            )
+        except UnsafeCommandError as err:
+            return StepResult(None, str(err), inference_ms)
+        self.last_command = command
+        return StepResult(command, "", inference_ms)
+
+    def absolute(self, chunk: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Chunk actions as absolute targets, so chunks from different times can be mixed:
+        relative tool poses become poses in the base frame."""
+        if self.contract.action_space != "relative_ee":
+            return chunk
+        now = self.ik.forward(q)
+        pose = slice(self.action["position"].start, self.action["rot6d"].stop)
+        out = chunk.copy()
+        out[:, pose] = pose_to_vector(now @ vector_to_pose(chunk[:, pose]))
+        return out
+
+    def to_joints(self, action: np.ndarray) -> np.ndarray:
+        """Joint targets of an absolute action (IK warm-started from the last command)."""
+        if self.contract.action_space == "joint_positions":
+            q = self.last_command.copy()
+            q[self.action["joints"]] = action[self.action["joints"]]
+            return q
+        pose = slice(self.action["position"].start, self.action["rot6d"].stop)
+        result = self.ik.solve(vector_to_pose(action[pose]), self.last_command)
+        aperture = float(action[self.action["gripper"]][0]) if "gripper" in self.action else 1.0
+        return self.robot.with_aperture(result.q, aperture)

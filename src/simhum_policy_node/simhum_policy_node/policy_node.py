@@ -1,0 +1,219 @@
+"""The policy node: an exported SimHum policy driving ros2_control's joint_trajectory_controller.
+
+Latest-observation inputs (the camera with depth-1 sensor-data QoS, /joint_states), inference
+on a timer at the model's control rate after a warm-up, temporal ensembling, IK to joint
+targets, safety limits and a stale-observation watchdog; JointTrajectory out, PolicyStatus
+for everyone to see, and start / stop / pause services.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image, JointState
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from simhum_description.errors import DescriptionError
+from simhum_description.paths import default_urdf
+from simhum_description.robot import load_robot
+from simhum_description.ros_messages import from_time, image_array, to_time, trajectory_msg
+from simhum_description.topics import load_topics
+from simhum_msgs.msg import EpisodeEvent, PolicyStatus
+from simhum_policy_node.controller import PolicyController
+from simhum_policy_node.onnx_policy import PROVIDER_PREFERENCE, OnnxPolicy, PolicyContractError
+from simhum_policy_node.safety import SafetyLimits
+
+PARAMETERS = {
+    "model_path": ("", "exported policy (.onnx observation encoder; its denoiser beside it)"),
+    "robot_description_file": (str(default_urdf()), "URDF or xacro of the robot"),
+    "tool_frame": ("tcp", "tool-centre-point link"),
+    "providers": (list(PROVIDER_PREFERENCE), "execution providers in order of preference"),
+    "trt_cache_dir": ("", "TensorRT engine cache folder (empty: beside the model)"),
+    "ensemble": (True, "temporal ensembling of action chunks"),
+    "ensemble_decay": (0.01, "ensembling weight decay exp(-decay * i), oldest first"),
+    "max_step_rad": (0.15, "largest joint target change per control cycle"),
+    "stale_after_s": (0.3, "hold when the camera or joint states are older than this"),
+    "warmup_iterations": (3, "model calls before the first command"),
+    "autostart": (True, "start commanding once warmed up (else wait for ~/start)"),
+    "seed": (0, "noise seed of the action sampler"),
+}
+LATEST_ONLY = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+
+
+class PolicyNode(Node):
+    """A thin adapter over PolicyController."""
+
+    def __init__(self) -> None:
+        super().__init__("simhum_policy")
+        for name, (default, description) in PARAMETERS.items():
+            self.declare_parameter(name, default, ParameterDescriptor(description=description))
+        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        if not p["model_path"]:
+            raise PolicyContractError("parameter model_path is empty: give the exported .onnx")
+        self.robot = load_robot(p["robot_description_file"], tool_frame=p["tool_frame"])
+        cache = p["trt_cache_dir"] or None
+        self.policy = OnnxPolicy(
+            p["model_path"], providers=list(p["providers"]), trt_cache_dir=cache
+        )
+        self.controller = PolicyController(
+            self.policy,
+            self.robot,
+            SafetyLimits(max_step_rad=p["max_step_rad"], stale_after_s=p["stale_after_s"]),
+            ensemble=p["ensemble"],
+            ensemble_decay=p["ensemble_decay"],
+            seed=p["seed"],
+        )
+        contract = self.policy.contract
+        self.get_logger().info(
+            f"policy {contract.model_id} on {self.policy.provider}: {contract.action_space} "
+            f"chunks of {contract.chunk_length} at {contract.control_hz} Hz"
+        )
+        warm_ms = self.controller.warm_up(p["warmup_iterations"])
+        self.get_logger().info(f"warmed up: {warm_ms:.1f} ms per action chunk")
+
+        topics = load_topics()
+        self.image: tuple[float, np.ndarray] | None = None
+        self.joints: tuple[float, np.ndarray] | None = None
+        self.create_subscription(Image, topics.camera_image, self.on_image, LATEST_ONLY)
+        self.create_subscription(JointState, topics.joint_states, self.on_joints, LATEST_ONLY)
+        self.create_subscription(EpisodeEvent, topics.episode_events, self.on_episode, 10)
+        self.pub_command = self.create_publisher(JointTrajectory, topics.joint_trajectory, 10)
+        self.pub_status = self.create_publisher(PolicyStatus, topics.policy_status, 10)
+        self.create_service(Trigger, "~/start", self.on_start)
+        self.create_service(Trigger, "~/stop", self.on_stop)
+        self.create_service(Trigger, "~/pause", self.on_pause)
+        self.running = bool(p["autostart"])
+        self.hold_reason = "" if self.running else "waiting for ~/start"
+        self._last_tick: float | None = None
+        self.create_timer(1.0 / contract.control_hz, self.tick)
+
+    def on_image(self, msg: Image) -> None:
+        """Keep the latest frame; a frame of the wrong size stops the node (contract)."""
+        c = self.policy.contract
+        if (msg.width, msg.height) != (c.image_width, c.image_height):
+            self.get_logger().fatal(
+                f"{c.path}: expects {c.image_width}x{c.image_height} images, the camera "
+                f"gives {msg.width}x{msg.height}; refusing to run"
+            )
+            raise SystemExit(2)
+        try:
+            self.image = (from_time(msg.header.stamp), image_array(msg))
+        except ValueError as err:
+            self.get_logger().warning(f"camera frame skipped: {err}")
+
+    def on_joints(self, msg: JointState) -> None:
+        """Keep the latest joint positions, in URDF order."""
+        try:
+            order = self.robot.indices(list(msg.name))
+        except DescriptionError as err:
+            self.get_logger().error(f"joint_states ignored: {err}", throttle_duration_sec=5.0)
+            return
+        q = np.zeros(self.robot.dof)
+        q[order] = msg.position
+        self.joints = (from_time(msg.header.stamp), q)
+
+    def on_episode(self, msg: EpisodeEvent) -> None:
+        """A new episode starts: forget the previous one's history."""
+        if msg.event == EpisodeEvent.EVENT_START and self.joints is not None:
+            self.controller.reset(self.joints[1])
+            self.image = None
+
+    def tick(self) -> None:
+        """One control cycle."""
+        now = self.get_clock().now().nanoseconds * 1e-9
+        rate = (
+            0.0
+            if self._last_tick is None or now <= self._last_tick
+            else 1.0 / (now - self._last_tick)
+        )
+        self._last_tick = now
+        if not self.running:
+            self.publish_status(PolicyStatus.STATE_HOLDING, self.hold_reason, 0.0, rate, now)
+            return
+        if self.image is None or self.joints is None:
+            self.publish_status(
+                PolicyStatus.STATE_HOLDING, "waiting for camera and joint states", 0.0, rate, now
+            )
+            return
+        (image_stamp, image), (joint_stamp, q) = self.image, self.joints
+        result = self.controller.step(
+            image, q, {"camera": now - image_stamp, "joint_states": now - joint_stamp}
+        )
+        if result.command is None:
+            self.get_logger().warning(f"holding: {result.reason}", throttle_duration_sec=2.0)
+            self.publish_status(
+                PolicyStatus.STATE_HOLDING, result.reason, result.inference_ms, rate, image_stamp
+            )
+            return
+        self.pub_command.publish(
+            trajectory_msg(
+                self.robot.joint_names,
+                result.command[None],
+                [self.controller.period],
+                self.robot.base_frame,
+            )
+        )
+        self.publish_status(PolicyStatus.STATE_RUNNING, "", result.inference_ms, rate, image_stamp)
+
+    def publish_status(
+        self, state: int, reason: str, latency_ms: float, rate: float, stamp: float
+    ) -> None:
+        """PolicyStatus; its stamp is the observation the decision was made from."""
+        msg = PolicyStatus(
+            model_id=self.policy.contract.model_id,
+            execution_provider=self.policy.provider,
+            inference_latency_ms=float(latency_ms),
+            loop_rate_hz=float(rate),
+            state=state,
+            reason=reason,
+        )
+        msg.header.stamp = to_time(stamp)
+        self.pub_status.publish(msg)
+
+    def on_start(self, request: Trigger.Request, response: Trigger.Response):
+        """Start (or resume) commanding."""
+        self.running, response.success, response.message = True, True, "running"
+        return response
+
+    def on_stop(self, request: Trigger.Request, response: Trigger.Response):
+        """Stop commanding and forget the episode's history; the arm holds."""
+        self.running, self.hold_reason = False, "stopped"
+        if self.joints is not None:
+            self.controller.reset(self.joints[1])
+        response.success, response.message = True, "stopped"
+        return response
+
+    def on_pause(self, request: Trigger.Request, response: Trigger.Response):
+        """Pause commanding, keeping the history; the arm holds."""
+        self.running, self.hold_reason = False, "paused"
+        response.success, response.message = True, "paused"
+        return response
+
+
+def main() -> None:
+    """Run the node; a model that does not fit the robot is refused with exit status 2."""
+    rclpy.init()
+    try:
+        node = PolicyNode()
+    except (PolicyContractError, DescriptionError, ValueError) as err:
+        print(f"simhum_policy: refusing to start: {err}", file=sys.stderr, flush=True)
+        rclpy.try_shutdown()
+        raise SystemExit(2) from None
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Temporal ensembling is in effect (and can be turned off); safety limits hold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simhum_description.pose_math import matrix_from_rot6d, rot6d_from_matrix
+from simhum_policy_node.ensembling import TemporalEnsembler
+from simhum_policy_node.safety import SafetyLimits, UnsafeCommandError, check_fresh, safe_command
+
+
+def test_ensembling_averages_overlapping_predictions() -> None:
+    ensembler = TemporalEnsembler(chunk_length=4, decay=0.0)
+    ensembler.add(0, np.full((4, 1), 0.0))
+    ensembler.add(1, np.full((4, 1), 1.0))
+    ensembler.add(2, np.full((4, 1), 2.0))
+    assert ensembler.action(2)[0] == pytest.approx(1.0)  # mean of 0, 1, 2
+    assert ensembler.action(4)[0] == pytest.approx(1.5)  # chunks 1 and 2 reach step 4
+    assert ensembler.action(9) is None
+
+
+def test_ensembling_weights_favour_the_oldest() -> None:
+    ensembler = TemporalEnsembler(chunk_length=3, decay=1.0)
+    ensembler.add(0, np.zeros((3, 1)))
+    ensembler.add(1, np.ones((3, 1)))
+    expected = np.exp(-1.0) / (1 + np.exp(-1.0))
+    assert ensembler.action(1)[0] == pytest.approx(expected)
+
+
+def test_disabled_ensembling_uses_the_latest_chunk() -> None:
+    ensembler = TemporalEnsembler(chunk_length=3, enabled=False)
+    ensembler.add(0, np.zeros((3, 1)))
+    ensembler.add(1, np.ones((3, 1)))
+    assert ensembler.action(1)[0] == 1.0 and ensembler.size == 1
+
+
+def test_old_chunks_expire_and_rotations_stay_valid() -> None:
+    ensembler = TemporalEnsembler(chunk_length=2, decay=0.0, rot6d=slice(0, 6))
+    a = rot6d_from_matrix(np.eye(3))
+    turn = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    b = rot6d_from_matrix(turn)
+    ensembler.add(0, np.stack([a, a]))
+    ensembler.add(1, np.stack([b, b]))
+    R = matrix_from_rot6d(ensembler.action(1))
+    np.testing.assert_allclose(R.T @ R, np.eye(3), atol=1e-9)
+    ensembler.add(5, np.stack([a, a]))
+    assert ensembler.size == 1
+
+
+def test_safe_command_limits(robot) -> None:
+    previous = robot.home()
+    period = 0.1
+    target = previous + 10.0
+    command = safe_command(robot, target, previous, period, SafetyLimits(max_step_rad=0.15))
+    step = np.abs(command - previous)
+    assert np.all(step <= np.minimum(robot.velocity * period, 0.15) + 1e-12)
+    assert np.all(command <= robot.upper) and np.all(command >= robot.lower)
+    with pytest.raises(UnsafeCommandError, match="non-finite"):
+        safe_command(robot, np.full(robot.dof, np.nan), previous, period, SafetyLimits())
+
+
+def test_watchdog_names_stale_streams() -> None:
+    limits = SafetyLimits(stale_after_s=0.3)
+    check_fresh({"camera": 0.1, "joint_states": 0.05}, limits)
+    with pytest.raises(UnsafeCommandError, match=r"camera 0\.90 s old"):
+        check_fresh({"camera": 0.9, "joint_states": 0.05}, limits)
+    with pytest.raises(UnsafeCommandError, match="joint_states inf s old"):
+        check_fresh({"camera": 0.0, "joint_states": float("inf")}, limits)
