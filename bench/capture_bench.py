@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image as PILImage
 
+from simhum.graph import NodeDecl
+from simhum.supervisor import Supervisor
 from simhum_description import load_calibration
 from simhum_description.paths import default_calibration
 from simhum_human_capture.hand_tracking import HandTracker, default_model_path
@@ -52,8 +51,9 @@ def proxy_frames(episodes: int) -> list[tuple[float, np.ndarray]]:
     camera = load_calibration(default_calibration())
     sink = Frames()
     for seed in range(episodes):
-        spec = EpisodeSpec("pick_place", "real", seed,
-                           scene=SceneConfig(image_width=640, image_height=480))
+        spec = EpisodeSpec(
+            "pick_place", "real", seed, scene=SceneConfig(image_width=640, image_height=480)
+        )
         run_human_episode(camera, spec, sink=sink)
     return sink.frames
 
@@ -65,20 +65,27 @@ def tracking_rate(frames, video: bool) -> tuple[float, float]:
     camera = load_calibration(default_calibration())
     if video:
         tracker = HandTracker()
-        track = lambda t, rgb: tracker.track(rgb, t, camera)  # noqa: E731
+
+        def track(t: float, rgb: np.ndarray) -> bool:
+            return tracker.track(rgb, t, camera) is not None
+
         close = tracker.close
     else:
         import mediapipe as mp
 
         options = vision.HandLandmarkerOptions(
-            base_options=BaseOptions(model_asset_path=str(default_model_path())), num_hands=1)
+            base_options=BaseOptions(model_asset_path=str(default_model_path())), num_hands=1
+        )
         landmarker = vision.HandLandmarker.create_from_options(options)
-        track = lambda t, rgb: (landmarker.detect(  # noqa: E731
-            mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)).hand_landmarks or None)
+
+        def track(t: float, rgb: np.ndarray) -> bool:
+            image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
+            return bool(landmarker.detect(image).hand_landmarks)
+
         close = landmarker.close
     found, start = 0, time.perf_counter()
     for k, (_, rgb) in enumerate(frames):
-        found += track(k / 30.0, rgb) is not None
+        found += track(k / 30.0, rgb)
     elapsed = time.perf_counter() - start
     close()
     return len(frames) / elapsed, found / len(frames)
@@ -97,26 +104,46 @@ def pipeline_latency(frames, seconds: float) -> dict[str, np.ndarray]:
     folder = Path(tempfile.mkdtemp())
     for i, (_, rgb) in enumerate(frames):
         PILImage.fromarray(rgb).save(folder / f"f{i:05d}.png")
-    procs = [
-        subprocess.Popen([sys.executable, "-m", module, "--ros-args", *args],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for module, args in [
-            ("simhum_human_capture.camera_node",
-             ["-p", f"source:={folder}", "-p", "loop:=true", "-p", "rate_hz:=30.0"]),
-            ("simhum_human_capture.tracker_node", []),
-            ("simhum_human_capture.retarget_node", []),
-        ]
-    ]
+    graph = Supervisor(
+        [
+            NodeDecl(
+                "simhum_camera",
+                "simhum_human_capture",
+                "camera",
+                "simhum_human_capture.camera_node",
+                {"source": str(folder), "loop": True, "rate_hz": 30.0},
+            ),
+            NodeDecl(
+                "simhum_hand_tracker",
+                "simhum_human_capture",
+                "hand_tracker",
+                "simhum_human_capture.tracker_node",
+            ),
+            NodeDecl(
+                "simhum_retargeting",
+                "simhum_human_capture",
+                "retargeting",
+                "simhum_human_capture.retarget_node",
+            ),
+        ],
+        folder / "graph",
+    )
+    graph.start()
     rclpy.init()
     node = rclpy.create_node("capture_bench")
     latency = {"image": [], "target": []}
     node.create_subscription(
-        Image, topics.camera_image,
+        Image,
+        topics.camera_image,
         lambda m: latency["image"].append(time.time() - from_time(m.header.stamp)),
-        qos_profile_sensor_data)
+        qos_profile_sensor_data,
+    )
     node.create_subscription(
-        EndEffectorTarget, topics.end_effector_target,
-        lambda m: latency["target"].append(time.time() - from_time(m.header.stamp)), 10)
+        EndEffectorTarget,
+        topics.end_effector_target,
+        lambda m: latency["target"].append(time.time() - from_time(m.header.stamp)),
+        10,
+    )
     try:
         deadline = time.monotonic() + 60
         while len(latency["target"]) < 10 and time.monotonic() < deadline:
@@ -126,10 +153,7 @@ def pipeline_latency(frames, seconds: float) -> dict[str, np.ndarray]:
         while time.monotonic() - start < seconds:
             rclpy.spin_once(node, timeout_sec=0.05)
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGINT)
-        for proc in procs:
-            proc.wait(timeout=20)
+        graph.stop()
         node.destroy_node()
         rclpy.shutdown()
     return {k: np.array(v) * 1e3 for k, v in latency.items()}
@@ -143,17 +167,27 @@ def main() -> None:
     video_fps, video_found = tracking_rate(frames, video=True)
     image_fps, image_found = tracking_rate(frames, video=False)
     latency = pipeline_latency(frames, args.seconds)
-    print(f"capture benchmark: {len(frames)} proxy-human frames at 640x480, {os.cpu_count()} cores")
-    print(f"  hand tracking, video mode (the node):  {video_fps:6.1f} frames/s, hand found in "
-          f"{100 * video_found:4.1f}% of frames   target >= 30 frames/s")
-    print(f"  hand tracking, image mode (baseline):  {image_fps:6.1f} frames/s, hand found in "
-          f"{100 * image_found:4.1f}% of frames   ratio {video_fps / image_fps:.2f}")
-    for key, label in (("image", "camera -> Image (transport baseline)"),
-                       ("target", "camera -> EndEffectorTarget (live nodes)")):
+    print(
+        f"capture benchmark: {len(frames)} proxy-human frames at 640x480, {os.cpu_count()} cores"
+    )
+    print(
+        f"  hand tracking, video mode (the node):  {video_fps:6.1f} frames/s, hand found in "
+        f"{100 * video_found:4.1f}% of frames   target >= 30 frames/s"
+    )
+    print(
+        f"  hand tracking, image mode (baseline):  {image_fps:6.1f} frames/s, hand found in "
+        f"{100 * image_found:4.1f}% of frames   ratio {video_fps / image_fps:.2f}"
+    )
+    for key, label in (
+        ("image", "camera -> Image (transport baseline)"),
+        ("target", "camera -> EndEffectorTarget (live nodes)"),
+    ):
         values = latency[key]
         if len(values):
-            print(f"  {label:<42} p50 {np.percentile(values, 50):6.1f} ms, "
-                  f"p95 {np.percentile(values, 95):6.1f} ms over {len(values)} messages")
+            print(
+                f"  {label:<42} p50 {np.percentile(values, 50):6.1f} ms, "
+                f"p95 {np.percentile(values, 95):6.1f} ms over {len(values)} messages"
+            )
         else:
             print(f"  {label:<42} no messages")
     print("  target: camera -> EndEffectorTarget p95 < 50 ms")

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import mujoco
 
+from simhum.graph import NodeDecl
+from simhum.supervisor import Supervisor
 from simhum_description import load_calibration, load_robot
 from simhum_description.paths import default_calibration, default_urdf
 from simhum_sim_bridge.generate import main as generate
@@ -64,10 +63,19 @@ def bridge(seconds: float, **params: object) -> dict[str, float]:
     from rosgraph_msgs.msg import Clock
     from sensor_msgs.msg import Image
 
-    args = [sys.executable, "-m", "simhum_sim_bridge.node", "--ros-args"]
-    for name, value in params.items():
-        args += ["-p", f"{name}:={value}"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    graph = Supervisor(
+        [
+            NodeDecl(
+                "simhum_sim_bridge",
+                "simhum_sim_bridge",
+                "sim_bridge",
+                "simhum_sim_bridge.node",
+                params,
+            )
+        ],
+        Path(tempfile.mkdtemp()),
+    )
+    graph.start()
     rclpy.init()
     node = rclpy.create_node("sim_bench")
     clock: list[tuple[float, float]] = []
@@ -94,8 +102,7 @@ def bridge(seconds: float, **params: object) -> dict[str, float]:
         while time.monotonic() - start < seconds:
             rclpy.spin_once(node, timeout_sec=0.01)
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
+        graph.stop()
         node.destroy_node()
         rclpy.shutdown()
     wall = clock[-1][0] - clock[0][0]

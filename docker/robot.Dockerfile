@@ -24,8 +24,13 @@ RUN rosdep update --rosdistro jazzy \
     && apt-get update \
     && rosdep install --from-paths src --ignore-src -y --rosdistro jazzy \
     && rm -rf /var/lib/apt/lists/*
-# Python packages that have no rosdep key: the simulator, inference, episode files.
-RUN pip3 install --no-cache-dir -r src/simhum/docker/robot-requirements.txt
+# Python packages that have no rosdep key: the simulator, inference, episode files, hand
+# tracking; then the hand-tracking model (see scripts/hand_model_bundle.py).
+RUN pip3 install --no-cache-dir -r src/simhum/docker/robot-requirements.txt \
+    && pip3 download --no-deps -d /tmp/mp mediapipe==0.10.21 \
+    && python3 src/simhum/scripts/hand_model_bundle.py /tmp/mp/mediapipe-0.10.21-*.whl \
+        /usr/share/simhum/hand_landmarker.task \
+    && rm -rf /tmp/mp
 RUN source /opt/ros/jazzy/setup.bash \
     && colcon build --metas src/simhum/colcon.meta --event-handlers console_cohesion+
 

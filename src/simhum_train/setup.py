@@ -6,9 +6,28 @@ setup(
     name="simhum_train",
     version="0.1.0",
     packages=find_packages(exclude=["test"]),
+    package_data={"simhum_train": ["configs/*.yaml"]},
     python_requires=">=3.10",
-    install_requires=["numpy", "torch", "onnx", "onnxruntime", "rosbags", "pyyaml", "tqdm"],
+    install_requires=[
+        "numpy",
+        "torch",
+        "onnx",
+        "onnxruntime",
+        "rosbags",
+        "pyyaml",
+        "tqdm",
+        "zarr>=3",
+        "matplotlib",
+        "pillow",
+    ],
     description="SimHum training: episodes to dataset, modular policy, two-stage training, "
     "baselines, ONNX export.",
     license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            "simhum_dataset = simhum_train.convert:main",
+            "simhum_train = simhum_train.train:main",
+            "simhum_export = simhum_train.export:main",
+        ],
+    },
 )

@@ -9,6 +9,7 @@ import time
 
 import pytest
 import yaml
+
 from simhum.graph import Bringup, declare_graph
 from simhum.supervisor import Supervisor, SupervisorError
 

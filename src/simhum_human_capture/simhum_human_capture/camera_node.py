@@ -13,9 +13,9 @@ from sensor_msgs.msg import CameraInfo, Image
 from simhum_description.calibration import load_calibration
 from simhum_description.paths import default_calibration
 from simhum_description.ros_messages import camera_info_msg, image_msg, to_time
+from simhum_description.ros_node import declare, run
 from simhum_description.topics import load_topics
 from simhum_human_capture.frame_sources import open_source
-from simhum_human_capture.node_common import declare, run
 
 PARAMETERS = {
     "source": (

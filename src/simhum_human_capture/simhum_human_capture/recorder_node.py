@@ -11,6 +11,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from simhum_description.episode_bag import EpisodeMetadata
+from simhum_description.ros_node import declare, run
 from simhum_description.topics import load_topics
 from simhum_human_capture.bag_recorder import (
     EpisodeRecording,
@@ -18,7 +19,6 @@ from simhum_human_capture.bag_recorder import (
     episode_id,
     recover_all,
 )
-from simhum_human_capture.node_common import declare, run
 from simhum_msgs.srv import Record
 
 _T = load_topics()

@@ -12,8 +12,8 @@ from simhum_description.kinematics import IKSolver
 from simhum_description.paths import default_calibration, default_urdf
 from simhum_description.robot import load_robot
 from simhum_description.ros_messages import from_time, joint_state_msg
+from simhum_description.ros_node import declare, run
 from simhum_description.topics import load_topics
-from simhum_human_capture.node_common import declare, run
 from simhum_human_capture.retargeting import RetargetConfig, Retargeter
 from simhum_msgs.msg import EndEffectorTarget, HandPose
 

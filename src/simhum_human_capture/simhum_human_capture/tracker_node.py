@@ -12,9 +12,9 @@ from sensor_msgs.msg import Image
 from simhum_description.calibration import load_calibration
 from simhum_description.paths import default_calibration
 from simhum_description.ros_messages import from_time, image_array
+from simhum_description.ros_node import declare, run
 from simhum_description.topics import load_topics
 from simhum_human_capture.hand_tracking import HandTracker, default_model_path
-from simhum_human_capture.node_common import declare, run
 from simhum_msgs.msg import HandPose
 
 PARAMETERS = {

@@ -1,19 +1,18 @@
 """The policy node: an exported SimHum policy driving ros2_control's joint_trajectory_controller.
 
 Latest-observation inputs (the camera with depth-1 sensor-data QoS, /joint_states), inference
-on a timer at the model's control rate after a warm-up, temporal ensembling, IK to joint
-targets, safety limits and a stale-observation watchdog; JointTrajectory out, PolicyStatus
-for everyone to see, and start / stop / pause services.
+at the model's control rate after a warm-up, temporal ensembling, IK to joint targets, safety
+limits and a stale-observation watchdog; JointTrajectory out, PolicyStatus for everyone to
+see, and start / stop / pause services.
+
+Timing: a cycle runs as soon as a fresh camera frame arrives once a control period has passed
+(so no frame waits for a timer), and a timer at the control rate runs the cycle when frames
+are late or stop, where the watchdog then holds the arm and says why.
 """
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
-import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
@@ -24,6 +23,7 @@ from simhum_description.errors import DescriptionError
 from simhum_description.paths import default_urdf
 from simhum_description.robot import load_robot
 from simhum_description.ros_messages import from_time, image_array, to_time, trajectory_msg
+from simhum_description.ros_node import declare, run
 from simhum_description.topics import load_topics
 from simhum_msgs.msg import EpisodeEvent, PolicyStatus
 from simhum_policy_node.controller import PolicyController
@@ -52,9 +52,7 @@ class PolicyNode(Node):
 
     def __init__(self) -> None:
         super().__init__("simhum_policy")
-        for name, (default, description) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description))
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        p = declare(self, PARAMETERS)
         if not p["model_path"]:
             raise PolicyContractError("parameter model_path is empty: give the exported .onnx")
         self.robot = load_robot(p["robot_description_file"], tool_frame=p["tool_frame"])
@@ -91,8 +89,10 @@ class PolicyNode(Node):
         self.create_service(Trigger, "~/pause", self.on_pause)
         self.running = bool(p["autostart"])
         self.hold_reason = "" if self.running else "waiting for ~/start"
-        self._last_tick: float | None = None
-        self.create_timer(1.0 / contract.control_hz, self.tick)
+        self.period = 1.0 / contract.control_hz
+        self._last_cycle: float | None = None
+        self._frame_interval = 0.0
+        self.create_timer(self.period, self.on_timer)
 
     def on_image(self, msg: Image) -> None:
         """Keep the latest frame; a frame of the wrong size stops the node (contract)."""
@@ -103,10 +103,21 @@ class PolicyNode(Node):
                 f"gives {msg.width}x{msg.height}; refusing to run"
             )
             raise SystemExit(2)
+        stamp = from_time(msg.header.stamp)
         try:
-            self.image = (from_time(msg.header.stamp), image_array(msg))
+            pixels = image_array(msg)
         except ValueError as err:
             self.get_logger().warning(f"camera frame skipped: {err}")
+            return
+        if self.image is not None and stamp > self.image[0]:
+            self._frame_interval = stamp - self.image[0]
+        self.image = (stamp, pixels)
+        now = self.now()
+        # run on this frame if the next cycle is due before the following frame would come
+        if self._last_cycle is None or now - self._last_cycle >= (
+            self.period - self._frame_interval / 2
+        ):
+            self.cycle(now)
 
     def on_joints(self, msg: JointState) -> None:
         """Keep the latest joint positions, in URDF order."""
@@ -125,15 +136,21 @@ class PolicyNode(Node):
             self.controller.reset(self.joints[1])
             self.image = None
 
-    def tick(self) -> None:
+    def now(self) -> float:
+        """Node time in seconds (simulation time under use_sim_time)."""
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def on_timer(self) -> None:
+        """Run the cycle when no frame has triggered it for a period and a half."""
+        now = self.now()
+        if self._last_cycle is None or now - self._last_cycle >= 1.5 * self.period:
+            self.cycle(now)
+
+    def cycle(self, now: float) -> None:
         """One control cycle."""
-        now = self.get_clock().now().nanoseconds * 1e-9
-        rate = (
-            0.0
-            if self._last_tick is None or now <= self._last_tick
-            else 1.0 / (now - self._last_tick)
-        )
-        self._last_tick = now
+        last = self._last_cycle
+        rate = 0.0 if last is None or now <= last else 1.0 / (now - last)
+        self._last_cycle = now
         if not self.running:
             self.publish_status(PolicyStatus.STATE_HOLDING, self.hold_reason, 0.0, rate, now)
             return
@@ -156,7 +173,7 @@ class PolicyNode(Node):
             trajectory_msg(
                 self.robot.joint_names,
                 result.command[None],
-                [self.controller.period],
+                [self.period],
                 self.robot.base_frame,
             )
         )
@@ -199,20 +216,7 @@ class PolicyNode(Node):
 
 def main() -> None:
     """Run the node; a model that does not fit the robot is refused with exit status 2."""
-    rclpy.init()
-    try:
-        node = PolicyNode()
-    except (PolicyContractError, DescriptionError, ValueError) as err:
-        print(f"simhum_policy: refusing to start: {err}", file=sys.stderr, flush=True)
-        rclpy.try_shutdown()
-        raise SystemExit(2) from None
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run(PolicyNode, "simhum_policy")
 
 
 if __name__ == "__main__":

@@ -5,22 +5,17 @@ the policy node to start, and exit."""
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
-import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from simhum_description.errors import DescriptionError
 from simhum_description.kinematics import start_configuration
 from simhum_description.paths import default_urdf
 from simhum_description.robot import load_robot
 from simhum_description.ros_messages import trajectory_msg
+from simhum_description.ros_node import declare, run
 from simhum_description.topics import load_topics
 
 PARAMETERS = {
@@ -37,9 +32,7 @@ class StartPoseNode(Node):
 
     def __init__(self) -> None:
         super().__init__("simhum_start_pose")
-        for name, (default, description) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description))
-        self.p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        self.p = declare(self, PARAMETERS)
         self.robot = load_robot(self.p["robot_description_file"], tool_frame=self.p["tool_frame"])
         self.goal = start_configuration(self.robot)
         topics = load_topics()
@@ -97,20 +90,7 @@ class StartPoseNode(Node):
 
 def main() -> None:
     """Run the start-pose node until it has reached the start pose."""
-    rclpy.init()
-    try:
-        node = StartPoseNode()
-    except (DescriptionError, ValueError) as err:
-        print(f"simhum start_pose: {err}", file=sys.stderr, flush=True)
-        rclpy.try_shutdown()
-        raise SystemExit(2) from None
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run(StartPoseNode, "simhum_start_pose")
 
 
 if __name__ == "__main__":

@@ -10,9 +10,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
@@ -20,7 +17,6 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from simhum_description.calibration import load_calibration
-from simhum_description.errors import DescriptionError
 from simhum_description.paths import default_calibration, default_urdf
 from simhum_description.robot import load_robot
 from simhum_description.ros_messages import (
@@ -30,6 +26,7 @@ from simhum_description.ros_messages import (
     joint_state_msg,
     to_time,
 )
+from simhum_description.ros_node import declare, run
 from simhum_description.topics import load_topics
 from simhum_msgs.msg import EpisodeEvent
 from simhum_msgs.srv import ResetScene
@@ -65,9 +62,7 @@ class SimBridgeNode(Node):
 
     def __init__(self) -> None:
         super().__init__("simhum_sim_bridge")
-        for name, (default, description) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description))
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        p = declare(self, PARAMETERS)
         self.robot = load_robot(p["robot_description_file"], tool_frame=p["tool_frame"])
         self.calibration = load_calibration(p["calibration_file"])
         self.scene_config = SceneConfig(p["physics_hz"], p["image_width"], p["image_height"])
@@ -207,20 +202,7 @@ class SimBridgeNode(Node):
 
 def main() -> None:
     """Run the node; a bad URDF or calibration file is one line on stderr, exit 2."""
-    rclpy.init()
-    try:
-        node = SimBridgeNode()
-    except (DescriptionError, ValueError) as err:
-        print(f"simhum_sim_bridge: {err}", flush=True)
-        rclpy.try_shutdown()
-        raise SystemExit(2) from None
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run(SimBridgeNode, "simhum_sim_bridge")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""What every SimHum capture node shares: declaring described parameters and a main() that
-turns a bad file into one line and exit status 2."""
+"""What every SimHum node shares (a ROS adapter, like ros_messages; the rest of this package
+never imports rclpy): declaring described parameters, and a main() that spins until Ctrl-C
+and turns a bad file or model into one line and exit status 2."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def run(make_node: Callable[[], Node], name: str) -> None:
     try:
         node = make_node()
     except (DescriptionError, FileNotFoundError, ValueError, RuntimeError) as err:
-        print(f"{name}: {err}", file=sys.stderr, flush=True)
+        print(f"{name}: refusing to start: {err}", file=sys.stderr, flush=True)
         rclpy.try_shutdown()
         raise SystemExit(2) from None
     try:

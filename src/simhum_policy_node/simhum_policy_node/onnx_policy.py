@@ -1,0 +1,318 @@
+"""The exported SimHum policy at run time: numpy + onnxruntime, no torch, no rclpy.
+
+Two graphs: ``<name>.onnx``, the observation encoder, which carries the whole contract in its
+metadata, and ``<name>.denoiser.onnx`` beside it. Sampling is the flow-matching Euler loop:
+x ~ N(0, I) from the caller's numpy Generator; for k = 0..S-1, t = k/S, x += velocity / S;
+then de-normalise with the metadata's statistics.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+CONTRACT_VERSION = "1"
+ENCODER_INPUTS = ("image", "proprio")
+ENCODER_OUTPUTS = ("cond",)
+DENOISER_INPUTS = ("cond", "noisy_action", "timestep")
+DENOISER_OUTPUTS = ("velocity",)
+ACTION_SPACES = ("relative_ee", "joint_positions")
+NORMALIZATION_KEYS = ("proprio_mean", "proprio_std", "action_mean", "action_std")
+# Every metadata key of the contract; values are strings, JSON where structured.
+CONTRACT_KEYS = (
+    "simhum_contract_version",
+    "model_id",
+    "config_hash",
+    "joint_names",
+    "tool_frame",
+    "base_frame",
+    "image_width",
+    "image_height",
+    "image_encoding",
+    "observation_history",
+    "proprio_dim",
+    "action_space",
+    "action_dim",
+    "chunk_length",
+    "control_hz",
+    "num_sampling_steps",
+    "denoiser_file",
+    "normalization",
+    "proprio_layout",
+    "action_layout",
+    "encoder_inputs",
+    "encoder_outputs",
+    "denoiser_inputs",
+    "denoiser_outputs",
+)
+PROVIDER_PREFERENCE = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "CPUExecutionProvider",
+)
+
+
+class PolicyContractError(ValueError):
+    """An exported policy whose files or metadata break the contract; names file and key."""
+
+
+@dataclass(frozen=True)
+class PolicyContract:
+    """The input/output contract read from the encoder's metadata."""
+
+    path: Path
+    model_id: str
+    config_hash: str
+    joint_names: tuple[str, ...]
+    tool_frame: str
+    base_frame: str
+    image_width: int
+    image_height: int
+    observation_history: int
+    proprio_dim: int
+    action_space: str
+    action_dim: int
+    chunk_length: int
+    control_hz: float
+    num_sampling_steps: int
+    denoiser_file: str
+    proprio_mean: np.ndarray
+    proprio_std: np.ndarray
+    action_mean: np.ndarray
+    action_std: np.ndarray
+    proprio_layout: tuple[tuple[str, int, int], ...]
+    action_layout: tuple[tuple[str, int, int], ...]
+
+    @property
+    def denoiser_path(self) -> Path:
+        """The denoiser graph beside the encoder."""
+        return self.path.parent / self.denoiser_file
+
+
+def parse_contract(path: Path, metadata: dict[str, str]) -> PolicyContract:
+    """Check and parse contract metadata; errors name ``path`` and the key at fault."""
+    path = Path(path)
+    missing = [k for k in CONTRACT_KEYS if k not in metadata]
+    if missing:
+        raise PolicyContractError(
+            f"{path}: metadata lacks {missing}; re-export it with simhum_export"
+        )
+
+    def fail(key: str, why: str) -> PolicyContractError:
+        return PolicyContractError(f"{path}: metadata '{key}' = {metadata[key]!r} {why}")
+
+    def number(key: str, kind: type = int, minimum: float = 1) -> int | float:
+        try:
+            value = kind(metadata[key])
+        except ValueError:
+            raise fail(key, f"is not a{'n integer' if kind is int else ' number'}") from None
+        if value < minimum:
+            raise fail(key, f"must be at least {minimum}")
+        return value
+
+    def loads(key: str):
+        try:
+            return json.loads(metadata[key])
+        except json.JSONDecodeError:
+            raise fail(key, "is not valid JSON") from None
+
+    if metadata["simhum_contract_version"] != CONTRACT_VERSION:
+        raise fail(
+            "simhum_contract_version", f"is unsupported (this runtime reads {CONTRACT_VERSION})"
+        )
+    if metadata["image_encoding"] != "rgb8":
+        raise fail("image_encoding", "is unsupported (rgb8 only)")
+    if metadata["action_space"] not in ACTION_SPACES:
+        raise fail("action_space", f"is not one of {ACTION_SPACES}")
+    for key, expected in [
+        ("encoder_inputs", ENCODER_INPUTS),
+        ("encoder_outputs", ENCODER_OUTPUTS),
+        ("denoiser_inputs", DENOISER_INPUTS),
+        ("denoiser_outputs", DENOISER_OUTPUTS),
+    ]:
+        if tuple(loads(key)) != expected:
+            raise fail(key, f"must be {list(expected)}")
+    joint_names = loads("joint_names")
+    if not isinstance(joint_names, list) or not all(isinstance(n, str) for n in joint_names):
+        raise fail("joint_names", "must be a JSON list of joint names")
+    proprio_dim, action_dim = number("proprio_dim"), number("action_dim")
+    layouts = {}
+    for key, width in (("proprio_layout", proprio_dim), ("action_layout", action_dim)):
+        layout = loads(key)
+        try:
+            layouts[key] = tuple((str(n), int(a), int(b)) for n, a, b in layout)
+        except (TypeError, ValueError):
+            raise fail(key, "must be a JSON list of [name, start, stop]") from None
+        if not layouts[key] or layouts[key][-1][2] != width:
+            raise fail(key, f"must end at the vector width {width}")
+    normalization = loads("normalization")
+    stats = {}
+    for name in NORMALIZATION_KEYS:
+        width = proprio_dim if name.startswith("proprio") else action_dim
+        try:
+            stats[name] = np.asarray(normalization[name], dtype=np.float32)
+        except (KeyError, TypeError, ValueError):
+            raise fail("normalization", f"lacks a numeric list '{name}'") from None
+        if stats[name].shape != (width,) or (name.endswith("std") and (stats[name] <= 0).any()):
+            raise fail("normalization", f"'{name}' must hold {width} numbers (std > 0)")
+    return PolicyContract(
+        path=path,
+        model_id=metadata["model_id"],
+        config_hash=metadata["config_hash"],
+        joint_names=tuple(joint_names),
+        tool_frame=metadata["tool_frame"],
+        base_frame=metadata["base_frame"],
+        image_width=number("image_width"),
+        image_height=number("image_height"),
+        observation_history=number("observation_history"),
+        proprio_dim=proprio_dim,
+        action_space=metadata["action_space"],
+        action_dim=action_dim,
+        chunk_length=number("chunk_length"),
+        control_hz=number("control_hz", float, 1e-9),
+        num_sampling_steps=number("num_sampling_steps"),
+        denoiser_file=metadata["denoiser_file"],
+        proprio_layout=layouts["proprio_layout"],
+        action_layout=layouts["action_layout"],
+        **stats,
+    )
+
+
+def choose_providers(
+    preference: Sequence[str] = PROVIDER_PREFERENCE,
+    available: Sequence[str] | None = None,
+    trt_cache_dir: Path | None = None,
+) -> list:
+    """The preferred execution providers that this onnxruntime build has, in order, with
+    TensorRT set to fp16 and an engine cache; CPU always closes the list."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers() if available is None else available
+    chosen: list = []
+    for name in preference:
+        if name not in available:
+            continue
+        if name == "TensorrtExecutionProvider":
+            options = {"trt_fp16_enable": True, "trt_engine_cache_enable": True}
+            if trt_cache_dir is not None:
+                options["trt_engine_cache_path"] = str(trt_cache_dir)
+            chosen.append((name, options))
+        else:
+            chosen.append(name)
+    if "CPUExecutionProvider" not in preference:
+        chosen.append("CPUExecutionProvider")
+    return chosen
+
+
+class OnnxPolicy:
+    """Both graphs of an exported policy, the validated contract, and the sampler."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        providers: Sequence[str] = PROVIDER_PREFERENCE,
+        trt_cache_dir: Path | None = None,
+        intra_op_threads: int = 0,
+    ) -> None:
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise PolicyContractError(f"{path}: no such ONNX file")
+        options = ort.SessionOptions()
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.intra_op_num_threads = intra_op_threads
+        chosen = choose_providers(providers, trt_cache_dir=trt_cache_dir)
+        self.encoder = ort.InferenceSession(str(path), options, providers=chosen)
+        metadata = self.encoder.get_modelmeta().custom_metadata_map
+        self.contract = parse_contract(path, metadata)
+        denoiser = self.contract.denoiser_path
+        if not denoiser.is_file():
+            raise PolicyContractError(
+                f"{path}: metadata 'denoiser_file' names {denoiser.name}, not found beside it"
+            )
+        self.denoiser = ort.InferenceSession(str(denoiser), options, providers=chosen)
+        self._check_graphs()
+
+    @property
+    def provider(self) -> str:
+        """The execution provider that really runs the graphs (not just the available ones)."""
+        return self.encoder.get_providers()[0]
+
+    def _check_graphs(self) -> None:
+        c = self.contract
+        expected = {
+            (self.encoder, c.path): {
+                "image": [c.observation_history, c.image_height, c.image_width, 3],
+                "proprio": [c.observation_history, c.proprio_dim],
+            },
+            (self.denoiser, c.denoiser_path): {
+                "noisy_action": [c.chunk_length, c.action_dim],
+            },
+        }
+        for (session, path), shapes in expected.items():
+            inputs = {i.name: i.shape[1:] for i in session.get_inputs()}
+            for name, shape in shapes.items():
+                if inputs.get(name) != shape:
+                    raise PolicyContractError(
+                        f"{path}: input '{name}' has shape [B, *{inputs.get(name)}], the "
+                        f"metadata says [B, *{shape}]"
+                    )
+
+    def check_compatible(self, joint_names: Sequence[str], image_size: tuple[int, int]) -> None:
+        """Raise if this robot's joints (URDF order) or the camera's (width, height) differ
+        from the ones the policy was trained with."""
+        c = self.contract
+        if tuple(joint_names) != c.joint_names:
+            raise PolicyContractError(
+                f"{c.path}: trained for joints {list(c.joint_names)}, this robot has "
+                f"{list(joint_names)}; export a policy trained on this robot's URDF"
+            )
+        if tuple(image_size) != (c.image_width, c.image_height):
+            raise PolicyContractError(
+                f"{c.path}: expects {c.image_width}x{c.image_height} images, the camera gives "
+                f"{image_size[0]}x{image_size[1]}; resize the frames before sampling"
+            )
+
+    def encode(self, image_history: np.ndarray, proprio_history_raw: np.ndarray) -> np.ndarray:
+        """Conditioning of one observation: images [T, H, W, 3] uint8, raw proprio [T, P]."""
+        c = self.contract
+        image = np.asarray(image_history, dtype=np.uint8)
+        proprio = np.asarray(proprio_history_raw, dtype=np.float32)
+        if image.shape != (c.observation_history, c.image_height, c.image_width, 3):
+            raise ValueError(
+                f"image_history must be [{c.observation_history}, {c.image_height}, "
+                f"{c.image_width}, 3] uint8 RGB, got {image.shape}"
+            )
+        if proprio.shape != (c.observation_history, c.proprio_dim):
+            raise ValueError(
+                f"proprio_history_raw must be [{c.observation_history}, {c.proprio_dim}], "
+                f"got {proprio.shape}"
+            )
+        normalized = (proprio - c.proprio_mean) / c.proprio_std
+        feeds = {"image": image[None], "proprio": normalized[None].astype(np.float32)}
+        return self.encoder.run(["cond"], feeds)[0]
+
+    def sample(
+        self,
+        image_history: np.ndarray,
+        proprio_history_raw: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """One action chunk [chunk_length, action_dim] in physical units."""
+        c = self.contract
+        cond = self.encode(image_history, proprio_history_raw)
+        x = rng.standard_normal((1, c.chunk_length, c.action_dim), dtype=np.float32)
+        steps = c.num_sampling_steps
+        for k in range(steps):
+            feeds = {
+                "cond": cond,
+                "noisy_action": x,
+                "timestep": np.full((1,), k / steps, dtype=np.float32),
+            }
+            x = x + self.denoiser.run(["velocity"], feeds)[0] / np.float32(steps)
+        return x[0] * c.action_std + c.action_mean

@@ -1,0 +1,79 @@
+"""A tiny trained and exported policy (32x32 images), built once per test session through
+the project's own commands: generate, convert, train both stages, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TINY = {
+    "model.backbone_widths": "[8, 16]",
+    "model.groups": "4",
+    "model.tokens_per_side": "2",
+    "model.d_model": "32",
+    "model.heads": "2",
+    "model.encoder_layers": "1",
+    "model.decoder_layers": "1",
+    "model.chunk_length": "4",
+    "model.num_sampling_steps": "4",
+    "data.val_fraction": "0.34",
+    "device": "cpu",
+    "stages.0.steps": "4",
+    "stages.0.batch_size": "8",
+    "stages.0.eval_every": "4",
+    "stages.1.steps": "3",
+    "stages.1.batch_size": "8",
+    "stages.1.eval_every": "3",
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_policy(tmp_path_factory) -> Path:
+    from simhum_human_capture.proxy_human import main as generate_human
+    from simhum_sim_bridge.generate import main as generate
+    from simhum_train.convert import main as convert
+    from simhum_train.export import main as export
+    from simhum_train.train import main as train
+
+    root = tmp_path_factory.mktemp("tiny_policy")
+    episodes = root / "episodes"
+    common = [
+        "--out",
+        str(episodes),
+        "--tasks",
+        "pick_place",
+        "--width",
+        "32",
+        "--height",
+        "32",
+        "-n",
+        "2",
+        "--workers",
+        "1",
+    ]
+    assert generate([*common, "--domains", "sim"]) == 0
+    assert generate([*common, "--domains", "real", "--seed", "50000"]) == 0
+    assert generate_human([*common, "--domains", "real"]) == 0
+    bags = [str(p) for p in sorted(episodes.glob("*/*/*")) if not p.name.startswith(".")]
+    assert (
+        convert(["--episodes", *bags, "--out", str(root / "store.zarr"), "--image-size", "32"])
+        == 0
+    )
+    overrides = {**TINY, "out": str(root / "train"), "data.store": str(root / "store.zarr")}
+    args = ["--config", "simhum", "--no-progress"]
+    for key, value in overrides.items():
+        args += ["--set", f"{key}={value}"]
+    assert train(args) == 0
+    assert (
+        export(
+            [
+                "--checkpoint",
+                str(root / "train" / "simhum" / "finetune" / "final.pt"),
+                "--out",
+                str(root / "model"),
+            ]
+        )
+        == 0
+    )
+    return root / "model" / "simhum_policy.onnx"

@@ -1,0 +1,213 @@
+"""The ONNX policy runtime on small hand-built graphs with a known closed form: the sampler
+against a numpy reference, the contract checks, and the provider choice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from simhum_policy_node.onnx_policy import (
+    CONTRACT_KEYS,
+    OnnxPolicy,
+    PolicyContractError,
+    choose_providers,
+)
+
+T, H, W, P, CHUNK, A, STEPS = 2, 8, 6, 3, 5, 4, 4
+IR_VERSION = 8  # what opset 17 needs; this onnx package would default to a newer one
+JOINTS = ["j1", "j2", "gripper"]
+STATS = {
+    "proprio_mean": [0.1, -0.2, 0.3],
+    "proprio_std": [2.0, 0.5, 1.0],
+    "action_mean": [1.0, 2.0, 3.0, 4.0],
+    "action_std": [0.1, 0.2, 0.3, 0.4],
+}
+
+
+def metadata(**overrides: str) -> dict[str, str]:
+    values = {
+        "simhum_contract_version": "1",
+        "model_id": "toy",
+        "config_hash": "0" * 64,
+        "joint_names": json.dumps(JOINTS),
+        "tool_frame": "tcp",
+        "base_frame": "base_link",
+        "image_width": str(W),
+        "image_height": str(H),
+        "image_encoding": "rgb8",
+        "observation_history": str(T),
+        "proprio_dim": str(P),
+        "action_space": "relative_ee",
+        "action_dim": str(A),
+        "chunk_length": str(CHUNK),
+        "control_hz": "10.0",
+        "num_sampling_steps": str(STEPS),
+        "denoiser_file": "toy.denoiser.onnx",
+        "normalization": json.dumps(STATS),
+        "proprio_layout": json.dumps([["position", 0, 3]]),
+        "action_layout": json.dumps([["position", 0, 3], ["gripper", 3, 4]]),
+        "encoder_inputs": json.dumps(["image", "proprio"]),
+        "encoder_outputs": json.dumps(["cond"]),
+        "denoiser_inputs": json.dumps(["cond", "noisy_action", "timestep"]),
+        "denoiser_outputs": json.dumps(["velocity"]),
+    }
+    return {**values, **overrides}
+
+
+def write_toy_policy(folder: Path, chunk: int = CHUNK, **overrides: str) -> Path:
+    """cond = proprio + mean(image) / 255; velocity = mean(cond) + t - noisy_action."""
+    f32 = TensorProto.FLOAT
+    encoder = helper.make_graph(
+        [
+            helper.make_node("Cast", ["image"], ["image_f"], to=f32),
+            helper.make_node(
+                "ReduceMean", ["image_f"], ["pixel_mean"], axes=[2, 3, 4], keepdims=0
+            ),
+            helper.make_node("Div", ["pixel_mean", "c255"], ["scaled"]),
+            helper.make_node("Unsqueeze", ["scaled", "axis_last"], ["scaled_3d"]),
+            helper.make_node("Add", ["proprio", "scaled_3d"], ["cond"]),
+        ],
+        "encoder",
+        [
+            helper.make_tensor_value_info("image", TensorProto.UINT8, ["B", T, H, W, 3]),
+            helper.make_tensor_value_info("proprio", f32, ["B", T, P]),
+        ],
+        [helper.make_tensor_value_info("cond", f32, ["B", T, P])],
+        [
+            helper.make_tensor("c255", f32, [], [255.0]),
+            helper.make_tensor("axis_last", TensorProto.INT64, [1], [2]),
+        ],
+    )
+    denoiser = helper.make_graph(
+        [
+            helper.make_node("ReduceMean", ["cond"], ["cond_mean"], axes=[1, 2], keepdims=1),
+            helper.make_node("Unsqueeze", ["timestep", "axes_12"], ["t_3d"]),
+            helper.make_node("Add", ["cond_mean", "t_3d"], ["drift"]),
+            helper.make_node("Sub", ["drift", "noisy_action"], ["velocity"]),
+        ],
+        "denoiser",
+        [
+            helper.make_tensor_value_info("cond", f32, ["B", T, P]),
+            helper.make_tensor_value_info("noisy_action", f32, ["B", chunk, A]),
+            helper.make_tensor_value_info("timestep", f32, ["B"]),
+        ],
+        [helper.make_tensor_value_info("velocity", f32, ["B", chunk, A])],
+        [helper.make_tensor("axes_12", TensorProto.INT64, [2], [1, 2])],
+    )
+    opset = {"opset_imports": [helper.make_opsetid("", 17)], "ir_version": IR_VERSION}
+    encoder_model = helper.make_model(encoder, **opset)
+    helper.set_model_props(encoder_model, metadata(**overrides))
+    path = folder / "toy.onnx"
+    onnx.save(encoder_model, path)
+    onnx.save(helper.make_model(denoiser, **opset), folder / "toy.denoiser.onnx")
+    return path
+
+
+def reference_sample(image: np.ndarray, proprio_raw: np.ndarray, seed: int) -> np.ndarray:
+    """The contract's sampler written out in numpy for the toy graphs."""
+    mean, std = np.float32(STATS["proprio_mean"]), np.float32(STATS["proprio_std"])
+    cond = (proprio_raw - mean) / std + image.astype(np.float32).mean(axis=(1, 2, 3))[
+        :, None
+    ] / 255
+    x = np.random.default_rng(seed).standard_normal((1, CHUNK, A), dtype=np.float32)
+    for k in range(STEPS):
+        x = x + (cond.mean() + k / STEPS - x) / STEPS
+    return x[0] * np.float32(STATS["action_std"]) + np.float32(STATS["action_mean"])
+
+
+@pytest.fixture()
+def observation() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (T, H, W, 3), dtype=np.uint8)
+    return image, rng.normal(size=(T, P)).astype(np.float32)
+
+
+def test_sample_matches_the_reference_sampler(tmp_path: Path, observation) -> None:
+    policy = OnnxPolicy(write_toy_policy(tmp_path), providers=["CPUExecutionProvider"])
+    image, proprio = observation
+    chunk = policy.sample(image, proprio, np.random.default_rng(3))
+    assert chunk.shape == (CHUNK, A) and chunk.dtype == np.float32
+    np.testing.assert_allclose(chunk, reference_sample(image, proprio, 3), atol=1e-5)
+    again = policy.sample(image, proprio, np.random.default_rng(3))
+    np.testing.assert_array_equal(chunk, again)
+    assert not np.allclose(chunk, policy.sample(image, proprio, np.random.default_rng(4)))
+    assert policy.provider == "CPUExecutionProvider"
+    assert policy.contract.action_layout == (("position", 0, 3), ("gripper", 3, 4))
+    assert policy.contract.control_hz == 10.0
+
+
+def test_inputs_of_the_wrong_shape_are_refused(tmp_path: Path, observation) -> None:
+    policy = OnnxPolicy(write_toy_policy(tmp_path), providers=["CPUExecutionProvider"])
+    image, proprio = observation
+    with pytest.raises(ValueError, match=r"image_history must be \[2, 8, 6, 3\]"):
+        policy.sample(image[:1], proprio, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"proprio_history_raw must be \[2, 3\]"):
+        policy.sample(image, proprio[:, :2], np.random.default_rng(0))
+
+
+def test_check_compatible_names_what_differs(tmp_path: Path) -> None:
+    policy = OnnxPolicy(write_toy_policy(tmp_path), providers=["CPUExecutionProvider"])
+    policy.check_compatible(JOINTS, (W, H))
+    with pytest.raises(PolicyContractError, match=r"toy\.onnx: trained for joints"):
+        policy.check_compatible(["j1", "gripper", "j2"], (W, H))
+    with pytest.raises(PolicyContractError, match="expects 6x8 images, the camera gives 8x6"):
+        policy.check_compatible(JOINTS, (H, W))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"joint_names": "[j1"}, "metadata 'joint_names' = '\\[j1' is not valid JSON"),
+        ({"chunk_length": "five"}, "'chunk_length' = 'five' is not an integer"),
+        ({"simhum_contract_version": "2"}, "is unsupported"),
+        ({"action_space": "velocity"}, "'action_space' = 'velocity' is not one of"),
+        ({"normalization": json.dumps({**STATS, "action_std": [1, 1, 0, 1]})}, "std > 0"),
+        ({"action_layout": json.dumps([["position", 0, 3]])}, "must end at the vector width 4"),
+        ({"encoder_inputs": json.dumps(["rgb", "proprio"])}, "must be \\['image', 'proprio'\\]"),
+        ({"denoiser_file": "other.onnx"}, "names other.onnx, not found beside it"),
+    ],
+)
+def test_bad_metadata_names_the_file_and_key(tmp_path: Path, overrides, message) -> None:
+    path = write_toy_policy(tmp_path, **overrides)
+    with pytest.raises(PolicyContractError, match=f"{path}.*{message}"):
+        OnnxPolicy(path, providers=["CPUExecutionProvider"])
+
+
+def test_missing_metadata_lists_the_keys(tmp_path: Path) -> None:
+    path = write_toy_policy(tmp_path)
+    model = onnx.load(path)
+    kept = [p for p in model.metadata_props if p.key not in ("chunk_length", "normalization")]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    onnx.save(model, path)
+    with pytest.raises(PolicyContractError, match=r"lacks \['chunk_length', 'normalization'\]"):
+        OnnxPolicy(path, providers=["CPUExecutionProvider"])
+    assert "chunk_length" in CONTRACT_KEYS
+
+
+def test_graph_shapes_must_match_the_metadata(tmp_path: Path) -> None:
+    path = write_toy_policy(tmp_path, chunk=CHUNK + 1)
+    with pytest.raises(PolicyContractError, match=r"toy\.denoiser\.onnx: input 'noisy_action'"):
+        OnnxPolicy(path, providers=["CPUExecutionProvider"])
+
+
+def test_provider_preference_is_filtered_by_availability(tmp_path: Path) -> None:
+    everything = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    chosen = choose_providers(available=everything, trt_cache_dir=tmp_path)
+    name, options = chosen[0]
+    assert name == "TensorrtExecutionProvider"
+    assert options == {
+        "trt_fp16_enable": True,
+        "trt_engine_cache_enable": True,
+        "trt_engine_cache_path": str(tmp_path),
+    }
+    assert chosen[1:] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert choose_providers(available=["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+    assert choose_providers(["CUDAExecutionProvider"], available=["CPUExecutionProvider"]) == [
+        "CPUExecutionProvider"
+    ]

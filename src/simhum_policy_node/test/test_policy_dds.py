@@ -1,0 +1,125 @@
+"""The policy node over real DDS with the sim bridge: it drives the arm, refuses a model that
+does not fit the robot, and holds (and says why) on a stale camera or a NaN output."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from simhum_description.synthetic import serial_arm_urdf
+from simhum_description.topics import load_topics
+from simhum_msgs.msg import PolicyStatus
+
+TOPICS = load_topics()
+
+
+class Watch:
+    """What the test process sees of the running graph."""
+
+    def __init__(self, node) -> None:
+        self.commands: list[JointTrajectory] = []
+        self.status: list[PolicyStatus] = []
+        self.joints: list[JointState] = []
+        node.create_subscription(
+            JointTrajectory, TOPICS.joint_trajectory, self.commands.append, 50
+        )
+        node.create_subscription(PolicyStatus, TOPICS.policy_status, self.status.append, 50)
+        node.create_subscription(JointState, TOPICS.joint_states, self.joints.append, 50)
+
+
+def start_graph(start_node, model: str, **bridge):
+    bridge_node = start_node(
+        "simhum_sim_bridge.node",
+        task="pick_place",
+        domain="real",
+        image_width=32,
+        image_height=32,
+        **bridge,
+    )
+    policy_node = start_node("simhum_policy_node.policy_node", model_path=model, use_sim_time=True)
+    return bridge_node, policy_node
+
+
+def test_trained_policy_drives_the_arm(tiny_policy, start_node, ros_node, spin, robot):
+    bridge, policy = start_graph(start_node, str(tiny_policy))
+    watch = Watch(ros_node)
+    log = lambda: bridge.output() + policy.output()  # noqa: E731
+    assert spin(lambda: len(watch.commands) >= 20 and len(watch.joints) >= 20, timeout=60), log()
+    running = [s for s in watch.status if s.state == PolicyStatus.STATE_RUNNING]
+    assert running and running[-1].execution_provider == "CPUExecutionProvider"
+    assert running[-1].model_id == "simhum_policy"
+    commands = np.array([c.points[0].positions for c in watch.commands])
+    assert np.all(commands >= robot.lower - 1e-9) and np.all(commands <= robot.upper + 1e-9)
+    assert np.abs(np.diff(commands, axis=0)).max() <= 0.15 + 1e-9  # per-cycle step bound
+    first = np.array(watch.joints[0].position)
+    assert spin(lambda: np.abs(np.array(watch.joints[-1].position) - first).max() > 0.01)
+    # the arm follows: measured positions are near the recent commands
+    latest = np.array(watch.commands[-1].points[0].positions)
+    assert np.abs(np.array(watch.joints[-1].position) - latest).max() < 0.3
+
+
+def test_model_for_another_robot_is_refused(tiny_policy, tmp_path, ros_env):
+    other = tmp_path / "seven.urdf"
+    other.write_text(serial_arm_urdf(7, tool_frame="tcp"))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "simhum_policy_node.policy_node",
+            "--ros-args",
+            "-p",
+            f"model_path:={tiny_policy}",
+            "-p",
+            f"robot_description_file:={other}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=ros_env,
+    )
+    assert result.returncode == 2
+    assert "refusing to start" in result.stderr and "trained for joints" in result.stderr
+
+
+def test_stale_camera_makes_it_hold(tiny_policy, start_node, ros_node, spin):
+    bridge, policy = start_graph(start_node, str(tiny_policy), camera_hz=1.0)
+    watch = Watch(ros_node)
+    assert spin(
+        lambda: any("stale observations (camera" in s.reason for s in watch.status), timeout=60
+    ), bridge.output() + policy.output()
+    assert spin(lambda: len(watch.status) >= 30, timeout=60)  # three seconds of cycles
+    holding = [s for s in watch.status if s.state == PolicyStatus.STATE_HOLDING]
+    assert len(holding) > len(watch.commands)  # a 1 Hz camera: held most cycles
+
+
+@pytest.fixture
+def nan_policy(tiny_policy, tmp_path):
+    """The tiny policy with one denoiser weight set to NaN."""
+    denoiser_name = f"{tiny_policy.stem}.denoiser.onnx"
+    shutil.copy(tiny_policy, tmp_path / tiny_policy.name)
+    model = onnx.load(tiny_policy.parent / denoiser_name)
+    weight = next(i for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT)
+    values = numpy_helper.to_array(weight).copy()
+    values.flat[0] = np.nan
+    weight.CopyFrom(numpy_helper.from_array(values, weight.name))
+    onnx.save(model, tmp_path / denoiser_name)
+    return tmp_path / tiny_policy.name
+
+
+def test_nan_output_makes_it_hold(nan_policy, start_node, ros_node, spin):
+    bridge, policy = start_graph(start_node, str(nan_policy))
+    watch = Watch(ros_node)
+    assert spin(lambda: any("NaN" in s.reason for s in watch.status), timeout=60), (
+        bridge.output() + policy.output()
+    )
+    spin(lambda: False, timeout=1.0)
+    assert not watch.commands  # nothing was sent
+    assert all(s.state == PolicyStatus.STATE_HOLDING for s in watch.status)

@@ -1,0 +1,137 @@
+"""Training batches from a store held in memory: per domain, normalised numpy windows.
+
+Vectorised numpy indexing over RAM (no per-sample Python, no disk), which is what makes
+the loader fast; the naive per-bag loader in bench/train_bench.py is the baseline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from simhum_train import keys
+from simhum_train.action_space import ActionSpace, action_spaces
+from simhum_train.normalize import Normalizer
+from simhum_train.sampler import WindowSampler, split_episodes
+from simhum_train.store import STD_FLOOR, EpisodeStore, StoreInfo
+
+ACTION_STAT_SAMPLES = 20_000  # anchors used for action statistics (all when fewer)
+
+
+class DomainWindows:
+    """Normalised batches of one domain's episodes (one split)."""
+
+    def __init__(
+        self,
+        arrays: dict[str, np.ndarray],
+        sampler: WindowSampler,
+        action_space: ActionSpace,
+        normalizer: Normalizer,
+    ) -> None:
+        self.arrays, self.sampler = arrays, sampler
+        self.action_space, self.normalizer = action_space, normalizer
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def batch(self, anchors: np.ndarray) -> dict[str, np.ndarray]:
+        """Images [B, T, H, W, 3] uint8, proprio [B, T, P] and actions [B, H, A] float32,
+        both normalised."""
+        obs, act = self.sampler.windows(anchors)
+        state = self.arrays[keys.STATE]
+        space = self.action_space
+        actions = space.actions(state[anchors], self.arrays[keys.TARGET][act])
+        return {
+            keys.OBS_IMAGE: self.arrays[keys.IMAGE][obs],
+            keys.OBS_PROPRIO: self.normalizer.proprio(space.proprio(state[obs])),
+            keys.ACTION: self.normalizer.action(actions),
+        }
+
+    def sample(self, rng: np.random.Generator, size: int) -> dict[str, np.ndarray]:
+        """A batch of ``size`` uniformly drawn windows."""
+        return self.batch(self.sampler.sample(rng, size))
+
+
+class TrainingData:
+    """A store in memory, split by episode into train/val per domain, with the policy's
+    action spaces and per-embodiment normalisers."""
+
+    def __init__(
+        self,
+        store_path: Path,
+        action_space: str,
+        history: int,
+        chunk_length: int,
+        val_fraction: float,
+        seed: int,
+        tasks: list[str] | None = None,
+    ) -> None:
+        store = EpisodeStore.open(store_path)
+        self.store_path = Path(store_path)
+        self.info: StoreInfo = store.info
+        self.records = store.episodes
+        self.arrays = store.load()
+        self.history, self.chunk_length = history, chunk_length
+        self.spaces = action_spaces(action_space, len(self.info.joint_names))
+        ends = self.arrays[keys.EPISODE_ENDS]
+        rng = np.random.default_rng(seed)
+        self.splits: dict[str, dict[str, np.ndarray]] = {}
+        for domain in keys.DOMAINS:
+            ids = [
+                i
+                for i, r in enumerate(self.records)
+                if r.domain == domain and (tasks is None or r.task in tasks)
+            ]
+            if ids:
+                train, val = split_episodes(np.array(ids), val_fraction, rng)
+                self.splits[domain] = {"train": train, "val": val}
+        self.normalizers = {
+            e: self._normalizer(store, e, ends)
+            for e in keys.EMBODIMENTS
+            if any(r.embodiment == e for r in self.records)
+        }
+
+    @property
+    def domains(self) -> list[str]:
+        """Domains with episodes (after the task filter)."""
+        return list(self.splits)
+
+    def windows(self, domain: str, split: str) -> DomainWindows:
+        """Batches of ``domain``'s ``split`` ('train' or 'val') episodes."""
+        if domain not in self.splits:
+            raise ValueError(
+                f"{self.store_path}: no '{domain}' episodes (has {self.domains}); add them "
+                "with simhum_dataset or drop the domain from the stage's mixing"
+            )
+        embodiment = keys.EMBODIMENT_OF[domain]
+        sampler = WindowSampler(
+            self.arrays[keys.EPISODE_ENDS],
+            self.splits[domain][split],
+            self.history,
+            self.chunk_length,
+        )
+        return DomainWindows(
+            self.arrays, sampler, self.spaces[embodiment], self.normalizers[embodiment]
+        )
+
+    def _normalizer(self, store: EpisodeStore, embodiment: str, ends: np.ndarray) -> Normalizer:
+        """Proprio statistics from the store; action statistics over every window of the
+        embodiment's episodes (they depend on the action space and chunk length)."""
+        space = self.spaces[embodiment]
+        stats = store.statistics(embodiment)
+        p = space.proprio_dim
+        episodes = [i for i, r in enumerate(self.records) if r.embodiment == embodiment]
+        sampler = WindowSampler(ends, np.array(episodes), 1, self.chunk_length)
+        anchors = sampler.anchors
+        if len(anchors) > ACTION_STAT_SAMPLES:
+            anchors = np.random.default_rng(0).choice(anchors, ACTION_STAT_SAMPLES, replace=False)
+        _, act = sampler.windows(anchors)
+        actions = space.actions(self.arrays[keys.STATE][anchors], self.arrays[keys.TARGET][act])
+        flat = actions.reshape(-1, space.action_dim).astype(np.float64)
+        return Normalizer(
+            proprio_mean=stats["state_mean"][:p],
+            proprio_std=stats["state_std"][:p],
+            action_mean=flat.mean(0).astype(np.float32),
+            action_std=np.maximum(flat.std(0), STD_FLOOR).astype(np.float32),
+        )

@@ -1,0 +1,211 @@
+"""Read one rosbag2 episode and align its streams to the camera clock.
+
+Every stream is keyed by its message header stamp (capture time), not by when the bag
+recorded it. Alignment rules, with one explicit tolerance:
+- joint states and hand poses: the sample nearest each camera frame, at most ``tolerance``
+  away;
+- joint trajectory commands: the latest command sent at or before the frame (what the
+  controller is tracking), no older than the command period plus ``tolerance``.
+An episode with any frame outside these bounds is reported with the offending stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from simhum_description.episode_bag import EpisodeMetadata, decode_image, read_metadata, typestore
+from simhum_description.topics import Topics
+
+IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+
+
+class EpisodeError(ValueError):
+    """A bag that cannot be read as a SimHum episode; the message names the bag."""
+
+
+@dataclass
+class RawEpisode:
+    """The streams of one episode as recorded (header stamps in ns, URDF joint order)."""
+
+    bag: Path
+    metadata: EpisodeMetadata
+    image_stamps: np.ndarray  # int64 [N]
+    images: np.ndarray  # uint8 [N, H, W, 3]
+    joint_stamps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    joint_positions: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    command_stamps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    command_positions: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    hand_stamps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    hand_keypoints: np.ndarray = field(default_factory=lambda: np.zeros((0, 21, 3)))
+
+
+@dataclass(frozen=True)
+class AlignmentIssue:
+    """A stream that could not be matched to some camera frames within the tolerance."""
+
+    stream: str
+    frames: int  # how many camera frames violate
+    worst_offset_s: float  # the largest offset (or command age) found, seconds
+
+    def __str__(self) -> str:
+        return f"{self.stream}: {self.frames} frame(s) off by up to {self.worst_offset_s:.3f} s"
+
+
+@dataclass
+class AlignedEpisode:
+    """Per camera frame: the image and the other streams' samples matched to it."""
+
+    raw: RawEpisode
+    stamps: np.ndarray  # int64 [N]
+    images: np.ndarray  # uint8 [N, H, W, 3]
+    joint_positions: np.ndarray | None  # [N, n] measured (robot)
+    joint_targets: np.ndarray | None  # [N, n] commanded (robot)
+    hand_keypoints: np.ndarray | None  # [N, 21, 3] camera optical frame (human)
+    issues: list[AlignmentIssue]
+
+
+def read_episode(
+    bag: Path, topics: Topics, joint_names: tuple[str, ...], image_size: tuple[int, int]
+) -> RawEpisode:
+    """Every stream of ``bag`` the dataset needs, images resized to ``image_size`` (W, H)."""
+    from rosbags.rosbag2 import Reader
+
+    bag = Path(bag)
+    metadata = read_metadata(bag)
+    store = typestore()
+    image_topics = (topics.camera_image, topics.camera_image_compressed)
+    wanted = {*image_topics, topics.joint_states, topics.joint_trajectory, topics.hand_pose}
+    streams: dict[str, list] = {t: [] for t in wanted}
+    with Reader(bag) as reader:
+        connections = [c for c in reader.connections if c.topic in wanted]
+        for conn, _, raw in reader.messages(connections=connections):
+            streams[conn.topic].append(store.deserialize_cdr(raw, conn.msgtype))
+    frames = streams[topics.camera_image] or streams[topics.camera_image_compressed]
+    if not frames:
+        raise EpisodeError(f"{bag}: no camera frames on {' or '.join(image_topics)}")
+    episode = RawEpisode(
+        bag=bag,
+        metadata=metadata,
+        image_stamps=np.array([_stamp(m) for m in frames], dtype=np.int64),
+        images=np.stack([_rgb(m, bag, image_size) for m in frames]),
+    )
+    n = len(joint_names)
+    if streams[topics.joint_states]:
+        msgs = streams[topics.joint_states]
+        episode.joint_stamps = np.array([_stamp(m) for m in msgs], dtype=np.int64)
+        episode.joint_positions = np.stack(
+            [_in_order(m.name, m.position, joint_names, bag, topics.joint_states) for m in msgs]
+        ).reshape(-1, n)
+    if streams[topics.joint_trajectory]:
+        msgs = [m for m in streams[topics.joint_trajectory] if len(m.points)]
+        episode.command_stamps = np.array([_stamp(m) for m in msgs], dtype=np.int64)
+        episode.command_positions = np.stack(
+            [
+                _in_order(m.joint_names, m.points[0].positions, joint_names, bag, "commands")
+                for m in msgs
+            ]
+        ).reshape(-1, n)
+    if streams[topics.hand_pose]:
+        msgs = streams[topics.hand_pose]
+        episode.hand_stamps = np.array([_stamp(m) for m in msgs], dtype=np.int64)
+        episode.hand_keypoints = np.array(
+            [[[p.x, p.y, p.z] for p in m.keypoints_camera] for m in msgs], dtype=np.float64
+        )
+    return episode
+
+
+def align_episode(raw: RawEpisode, tolerance_s: float, embodiment: str) -> AlignedEpisode:
+    """Match the ``embodiment``'s streams (robot: joints + commands; human: hand poses) to
+    the camera clock; frames outside the tolerance are listed in ``issues``."""
+    tol = round(tolerance_s * 1e9)
+    stamps = raw.image_stamps
+    order = np.argsort(stamps, kind="stable")
+    stamps, images = stamps[order], raw.images[order]
+    issues: list[AlignmentIssue] = []
+    joints = targets = hands = None
+    if embodiment == "robot":
+        idx, off = _nearest(stamps, raw.joint_stamps)
+        issues += _violations("joint_states", off, tol)
+        joints = raw.joint_positions[idx] if len(raw.joint_stamps) else None
+        idx, age, period = _held(stamps, raw.command_stamps, tol)
+        issues += _violations("joint_trajectory", age, period + tol)
+        targets = raw.command_positions[idx] if len(raw.command_stamps) else None
+    else:
+        idx, off = _nearest(stamps, raw.hand_stamps)
+        issues += _violations("hand_pose", off, tol)
+        hands = raw.hand_keypoints[idx] if len(raw.hand_stamps) else None
+    return AlignedEpisode(raw, stamps, images, joints, targets, hands, issues)
+
+
+def camera_period_s(stamps: np.ndarray) -> float:
+    """Median interval between camera frames, seconds (0 for fewer than two frames)."""
+    return float(np.median(np.diff(stamps)) / 1e9) if len(stamps) > 1 else 0.0
+
+
+def _nearest(ref: np.ndarray, stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the sample nearest each reference stamp and its offset (ns); an empty
+    stream gives an infinite offset everywhere."""
+    if len(stamps) == 0:
+        return np.zeros(len(ref), np.int64), np.full(len(ref), np.inf)
+    order = np.argsort(stamps, kind="stable")
+    sorted_stamps = stamps[order]
+    pick = np.zeros(len(ref), np.int64)
+    if len(stamps) > 1:
+        right = np.clip(np.searchsorted(sorted_stamps, ref), 1, len(stamps) - 1)
+        left = right - 1
+        closer_left = np.abs(sorted_stamps[left] - ref) <= np.abs(sorted_stamps[right] - ref)
+        pick = np.where(closer_left, left, right)
+    return order[pick], np.abs(sorted_stamps[pick] - ref).astype(np.float64)
+
+
+def _held(ref: np.ndarray, stamps: np.ndarray, tol: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Index of the latest sample at or before each reference stamp (``tol`` of jitter
+    allowed), its age (ns; infinite before the first sample) and the stream's period."""
+    if len(stamps) == 0:
+        return np.zeros(len(ref), np.int64), np.full(len(ref), np.inf), 0
+    order = np.argsort(stamps, kind="stable")
+    sorted_stamps = stamps[order]
+    pos = np.searchsorted(sorted_stamps, ref + tol, side="right") - 1
+    age = np.where(pos >= 0, ref - sorted_stamps[np.maximum(pos, 0)], np.inf)
+    period = int(np.median(np.diff(sorted_stamps))) if len(stamps) > 1 else 0
+    return order[np.maximum(pos, 0)], np.maximum(age, 0).astype(np.float64), period
+
+
+def _violations(stream: str, offsets: np.ndarray, limit_ns: float) -> list[AlignmentIssue]:
+    bad = offsets > limit_ns
+    if not bad.any():
+        return []
+    return [AlignmentIssue(stream, int(bad.sum()), float(offsets[bad].max() / 1e9))]
+
+
+def _stamp(msg) -> int:
+    return int(msg.header.stamp.sec) * 10**9 + int(msg.header.stamp.nanosec)
+
+
+def _rgb(msg, bag: Path, size: tuple[int, int]) -> np.ndarray:
+    """RGB uint8 [H, W, 3] of an Image (rgb8/bgr8) or CompressedImage, resized to ``size``."""
+    if msg.__msgtype__ == IMAGE_TYPES[1]:
+        rgb = decode_image(msg.data, msg.format)
+    elif msg.encoding in ("rgb8", "bgr8"):
+        rows = np.asarray(msg.data, dtype=np.uint8).reshape(msg.height, msg.step)
+        rgb = rows[:, : msg.width * 3].reshape(msg.height, msg.width, 3)
+        rgb = rgb[..., ::-1] if msg.encoding == "bgr8" else rgb
+    else:
+        raise EpisodeError(f"{bag}: image encoding '{msg.encoding}' unsupported (use rgb8/bgr8)")
+    if (rgb.shape[1], rgb.shape[0]) != tuple(size):
+        rgb = np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize(size, Image.BILINEAR))
+    return np.ascontiguousarray(rgb)
+
+
+def _in_order(names, values, joint_names: tuple[str, ...], bag: Path, stream: str) -> np.ndarray:
+    """``values`` reordered from the message's joint ``names`` into URDF order."""
+    index = {n: i for i, n in enumerate(names)}
+    missing = [n for n in joint_names if n not in index]
+    if missing:
+        raise EpisodeError(f"{bag}: {stream} lacks joint(s) {missing} of the robot description")
+    values = np.asarray(values, dtype=np.float64)
+    return values[[index[n] for n in joint_names]]

@@ -1,0 +1,224 @@
+"""Experiment configs: YAML files that compose (``base: other.yaml``, merged key by key) and
+take dotted overrides (``stages.0.steps=100``), checked into typed dataclasses.
+
+An experiment is a list of stages run in order; a stage trains on a mixture of domains and
+may start from an earlier stage's weights (the two-stage recipe and every baseline are
+such lists, see configs/). No code is ever evaluated from a config file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from simhum_train.action_space import ROBOT_ACTION_SPACES
+from simhum_train.keys import DOMAINS
+from simhum_train.policy.config import ArchitectureConfig
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+BATCH_MIXING = ("proportional", "balanced")
+
+
+class ConfigError(ValueError):
+    """A bad experiment config; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which store and how to read it."""
+
+    store: str
+    action_space: str = "relative_ee"
+    val_fraction: float = 0.1
+    tasks: tuple[str, ...] | None = None  # None: every task
+
+    def __post_init__(self) -> None:
+        if self.action_space not in ROBOT_ACTION_SPACES:
+            raise ValueError(f"data.action_space must be one of {ROBOT_ACTION_SPACES}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.tasks is not None:
+            object.__setattr__(self, "tasks", tuple(self.tasks))
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One training stage."""
+
+    name: str
+    mixing: dict[str, float]  # domain -> weight (normalised to sum 1)
+    steps: int
+    batch_size: int = 64
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    # proportional: each domain fills its weight's share of a batch; balanced: equal shares,
+    # each domain's loss weighted by its mixing weight (importance reweighting)
+    batch_mixing: str = "proportional"
+    init_from: str | None = None  # an earlier stage whose final weights start this one
+    init_map: dict[str, str] = field(default_factory=dict)  # e.g. adaptors.real: adaptors.sim
+    domain_classifier_weight: float = 0.0  # discernibility loss on the visual latents
+    alignment_weight: float = 0.0  # sliced-Wasserstein alignment loss between domains
+    eval_every: int = 200
+    eval_samples: int = 128  # validation windows per domain
+    checkpoint_every: int = 200
+
+    def __post_init__(self) -> None:
+        where = f"stage '{self.name}'"
+        unknown = [d for d in self.mixing if d not in DOMAINS]
+        if not self.mixing or unknown or any(w <= 0 for w in self.mixing.values()):
+            raise ValueError(
+                f"{where}: mixing needs positive weights for domains from {DOMAINS}, "
+                f"got {self.mixing}"
+            )
+        total = sum(self.mixing.values())
+        object.__setattr__(self, "mixing", {d: w / total for d, w in self.mixing.items()})
+        if self.batch_mixing not in BATCH_MIXING:
+            raise ValueError(f"{where}: batch_mixing must be one of {BATCH_MIXING}")
+        if self.steps < 0 or self.batch_size < len(self.mixing):
+            raise ValueError(f"{where}: steps must be >= 0 and batch_size at least one per domain")
+        if min(self.eval_every, self.checkpoint_every, self.eval_samples) < 1:
+            raise ValueError(f"{where}: eval_every, checkpoint_every, eval_samples must be >= 1")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A named list of stages over one store, with one architecture and seed."""
+
+    name: str
+    out: str
+    data: DataConfig
+    model: ArchitectureConfig
+    stages: tuple[StageConfig, ...]
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.stages]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"stages need unique names, got {names}")
+        for i, stage in enumerate(self.stages):
+            if stage.init_from is not None and stage.init_from not in names[:i]:
+                raise ValueError(
+                    f"stage '{stage.name}': init_from '{stage.init_from}' must name an "
+                    f"earlier stage of {names[:i]}"
+                )
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, got '{self.device}'")
+
+    @property
+    def out_dir(self) -> Path:
+        """Where the experiment writes: <out>/<name>."""
+        return Path(self.out) / self.name
+
+    def to_dict(self) -> dict:
+        """The resolved config as plain data."""
+        return json.loads(json.dumps(asdict(self)))
+
+    def hash(self) -> str:
+        """sha256 of the resolved config (the ONNX contract's config_hash)."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def resolve_path(name: str | Path) -> Path:
+    """A config file path, or the name of a packaged config (e.g. ``simhum``)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    packaged = CONFIG_DIR / f"{name}.yaml"
+    if packaged.is_file():
+        return packaged
+    available = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    raise ConfigError(f"{name}: no such config file, nor a packaged config ({available})")
+
+
+def load_experiment(name: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Read, compose, override and check an experiment config."""
+    path = resolve_path(name)
+    data = _read_composed(path, seen=())
+    for item in overrides or []:
+        _apply_override(data, item, path)
+    return _build(data, path)
+
+
+def _read_composed(path: Path, seen: tuple[Path, ...]) -> dict:
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: 'base' chain loops back to itself")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: an experiment config must be a mapping")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    base_path = (path.parent / base) if not Path(base).is_absolute() else Path(base)
+    return _merge(_read_composed(base_path, (*seen, path.resolve())), data)
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        both_maps = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merge(out[key], value) if both_maps else value
+    return out
+
+
+def _apply_override(data: dict, item: str, path: Path) -> None:
+    if "=" not in item:
+        raise ConfigError(f"override '{item}' must look like key.sub=value")
+    dotted, raw = item.split("=", 1)
+    node: dict | list = data
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        try:
+            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+        except (ValueError, IndexError):
+            raise ConfigError(f"{path}: override '{dotted}': no element '{part}'") from None
+    last = parts[-1]
+    value = yaml.safe_load(raw)
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def _build(data: dict, path: Path) -> ExperimentConfig:
+    try:
+        stages = data.get("stages") or []
+        return _checked(
+            ExperimentConfig,
+            {
+                **data,
+                "data": _checked(DataConfig, data.get("data") or {}, "data"),
+                "model": _checked(ArchitectureConfig, data.get("model") or {}, "model"),
+                "stages": tuple(
+                    _checked(StageConfig, s, f"stages[{i}]") for i, s in enumerate(stages)
+                ),
+            },
+            "",
+        )
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def _checked(cls, values: dict, where: str):
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in {where or 'the top level'}")
+    missing = [f.name for f in fields(cls) if f.name not in values and _required(f)]
+    if missing:
+        raise ValueError(f"missing key(s) {missing} in {where or 'the top level'}")
+    return cls(**values)
+
+
+def _required(f) -> bool:
+    return f.default is MISSING and f.default_factory is MISSING

@@ -1,0 +1,242 @@
+"""``simhum_export``: a trained checkpoint -> the two ONNX graphs the robot runs.
+
+    simhum_export --checkpoint runs/train/simhum/finetune/final.pt --out exports --name simhum
+
+Exports the deployable path (backbone, real adaptor, robot proprio encoder, trunk encoder)
+as ``<name>.onnx`` carrying the whole contract in its metadata, and the flow denoiser (robot
+action encoder, trunk decoder, robot action decoder) as ``<name>.denoiser.onnx``. Then runs
+the same observation and noise through torch and through onnxruntime (the robot's own
+runtime, simhum_policy_node.onnx_policy) and reports the largest difference of the action
+chunk. TensorRT engines are built on the robot: scripts/build_tensorrt_engines.sh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from simhum_policy_node.onnx_policy import (
+    CONTRACT_VERSION,
+    DENOISER_INPUTS,
+    DENOISER_OUTPUTS,
+    ENCODER_INPUTS,
+    ENCODER_OUTPUTS,
+    OnnxPolicy,
+)
+from simhum_train.checkpoint import load_policy
+from simhum_train.keys import DEPLOY_ADAPTOR, DEPLOY_EMBODIMENT
+from simhum_train.normalize import Normalizer
+from simhum_train.policy.flow import sample_actions
+from simhum_train.policy.modeling import ModularPolicy
+
+OPSET = 17
+PARITY_TOLERANCE = 1e-4
+
+
+class EncoderGraph(nn.Module):
+    """uint8 images [B, T, H, W, 3] + normalised proprio [B, T, P] -> cond [B, N, d]."""
+
+    def __init__(self, policy: ModularPolicy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, image: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
+        return self.policy.encode(image, proprio, DEPLOY_ADAPTOR, DEPLOY_EMBODIMENT)[0]
+
+
+class DenoiserGraph(nn.Module):
+    """cond, noisy actions [B, H, A], flow time [B] -> velocity [B, H, A]."""
+
+    def __init__(self, policy: ModularPolicy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, cond: torch.Tensor, noisy_action: torch.Tensor, timestep: torch.Tensor):
+        return self.policy.velocity(cond, noisy_action, timestep, DEPLOY_EMBODIMENT)
+
+
+def check_deployable(policy: ModularPolicy, checkpoint_path: Path) -> None:
+    """The checkpoint must hold the real adaptor and the robot encoder/decoder."""
+    if DEPLOY_ADAPTOR not in policy.adaptors or DEPLOY_EMBODIMENT not in policy.embodiments:
+        raise ValueError(
+            f"{checkpoint_path}: has adaptors {list(policy.adaptors)} and embodiments "
+            f"{list(policy.embodiments)}; export needs the '{DEPLOY_ADAPTOR}' adaptor and the "
+            f"'{DEPLOY_EMBODIMENT}' embodiment (export a fine-tuned or real/robot stage)"
+        )
+
+
+def contract_metadata(checkpoint: dict, name: str, model_id: str) -> dict[str, str]:
+    """The ONNX metadata of the contract, every value a string (JSON when structured)."""
+    arch = checkpoint["policy_config"]["arch"]
+    space = checkpoint["action_spaces"][DEPLOY_EMBODIMENT]
+    proprio_dim = space["proprio_layout"][-1][2]
+    action_dim = space["action_layout"][-1][2]
+    return {
+        "simhum_contract_version": CONTRACT_VERSION,
+        "model_id": model_id,
+        "config_hash": checkpoint["config_hash"],
+        "joint_names": json.dumps(list(checkpoint["robot"]["joint_names"])),
+        "tool_frame": checkpoint["robot"]["tool_frame"],
+        "base_frame": checkpoint["robot"]["base_frame"],
+        "image_width": str(checkpoint["image"]["width"]),
+        "image_height": str(checkpoint["image"]["height"]),
+        "image_encoding": "rgb8",
+        "observation_history": str(arch["history"]),
+        "proprio_dim": str(proprio_dim),
+        "action_space": space["name"],
+        "action_dim": str(action_dim),
+        "chunk_length": str(arch["chunk_length"]),
+        "control_hz": str(checkpoint["control_hz"]),
+        "num_sampling_steps": str(arch["num_sampling_steps"]),
+        "denoiser_file": f"{name}.denoiser.onnx",
+        "normalization": json.dumps(checkpoint["normalization"][DEPLOY_EMBODIMENT]),
+        "proprio_layout": json.dumps([list(s) for s in space["proprio_layout"]]),
+        "action_layout": json.dumps([list(s) for s in space["action_layout"]]),
+        "encoder_inputs": json.dumps(list(ENCODER_INPUTS)),
+        "encoder_outputs": json.dumps(list(ENCODER_OUTPUTS)),
+        "denoiser_inputs": json.dumps(list(DENOISER_INPUTS)),
+        "denoiser_outputs": json.dumps(list(DENOISER_OUTPUTS)),
+    }
+
+
+def example_inputs(policy: ModularPolicy) -> tuple[torch.Tensor, ...]:
+    """Batch-1 inputs of both graphs: image, proprio, cond, noisy action, timestep."""
+    c, a = policy.config, policy.config.arch
+    proprio_dim, action_dim = c.embodiments[DEPLOY_EMBODIMENT]
+    image = torch.zeros(1, a.history, c.image_height, c.image_width, 3, dtype=torch.uint8)
+    proprio = torch.zeros(1, a.history, proprio_dim)
+    with torch.no_grad():
+        cond = EncoderGraph(policy)(image, proprio)
+    return image, proprio, cond, torch.zeros(1, a.chunk_length, action_dim), torch.zeros(1)
+
+
+def export_onnx(
+    checkpoint_path: Path, out_dir: Path, name: str, model_id: str | None = None
+) -> Path:
+    """Write ``<name>.onnx`` (encoder + contract) and ``<name>.denoiser.onnx``; returns the
+    encoder's path."""
+    policy, checkpoint = load_policy(checkpoint_path)
+    check_deployable(policy, checkpoint_path)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    image, proprio, cond, noisy, timestep = example_inputs(policy)
+    encoder_path = out_dir / f"{name}.onnx"
+    denoiser_path = out_dir / f"{name}.denoiser.onnx"
+    batch = {0: "batch"}
+    graphs = [
+        (EncoderGraph(policy), (image, proprio), encoder_path, ENCODER_INPUTS, ENCODER_OUTPUTS),
+        (
+            DenoiserGraph(policy),
+            (cond, noisy, timestep),
+            denoiser_path,
+            DENOISER_INPUTS,
+            DENOISER_OUTPUTS,
+        ),
+    ]
+    with warnings.catch_warnings():
+        # the TorchScript exporter (dynamo=False, as chosen) warns that it is the legacy one
+        # and about traced shape constants, which the fixed per-sample shapes make harmless
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+        for module, args, path, inputs, outputs in graphs:
+            torch.onnx.export(
+                module,
+                args,
+                path,
+                input_names=list(inputs),
+                output_names=list(outputs),
+                dynamic_axes={n: batch for n in (*inputs, *outputs)},
+                opset_version=OPSET,
+                dynamo=False,
+            )
+    model = onnx.load(encoder_path)
+    metadata = contract_metadata(checkpoint, name, model_id or name)
+    onnx.helper.set_model_props(model, metadata)
+    onnx.save(model, encoder_path)
+    for path in (encoder_path, denoiser_path):
+        onnx.checker.check_model(str(path))
+    return encoder_path
+
+
+def torch_sample(
+    policy: ModularPolicy,
+    normalizer: Normalizer,
+    image_history: np.ndarray,
+    proprio_history_raw: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """The action chunk torch eager gives for one observation, drawing the same noise from
+    ``rng`` as the ONNX runtime does."""
+    a = policy.config.arch
+    _, action_dim = policy.config.embodiments[DEPLOY_EMBODIMENT]
+    noise = rng.standard_normal((1, a.chunk_length, action_dim), dtype=np.float32)
+    with torch.no_grad():
+        image = torch.from_numpy(np.asarray(image_history, dtype=np.uint8)[None])
+        proprio = torch.from_numpy(normalizer.proprio(proprio_history_raw)[None])
+        cond, _ = policy.encode(image, proprio, DEPLOY_ADAPTOR, DEPLOY_EMBODIMENT)
+        chunk = sample_actions(
+            policy, cond, torch.from_numpy(noise), a.num_sampling_steps, DEPLOY_EMBODIMENT
+        )
+    return normalizer.unnormalize_action(chunk[0].numpy())
+
+
+def random_observation(
+    policy: ModularPolicy, normalizer: Normalizer, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A random image history and a raw proprio history near the training distribution."""
+    c, a = policy.config, policy.config.arch
+    image = rng.integers(0, 256, (a.history, c.image_height, c.image_width, 3), dtype=np.uint8)
+    proprio = normalizer.proprio_mean + normalizer.proprio_std * rng.standard_normal(
+        (a.history, len(normalizer.proprio_mean))
+    )
+    return image, proprio.astype(np.float32)
+
+
+def parity(checkpoint_path: Path, encoder_path: Path, seed: int = 0) -> float:
+    """Largest |torch - onnxruntime| over an action chunk for the same observation and
+    noise seed (CPU execution provider on both sides)."""
+    policy, checkpoint = load_policy(checkpoint_path)
+    normalizer = Normalizer.from_dict(checkpoint["normalization"][DEPLOY_EMBODIMENT])
+    runtime = OnnxPolicy(encoder_path, providers=["CPUExecutionProvider"])
+    image, proprio = random_observation(policy, normalizer, np.random.default_rng(seed))
+    reference = torch_sample(policy, normalizer, image, proprio, np.random.default_rng(seed + 1))
+    onnx_chunk = runtime.sample(image, proprio, np.random.default_rng(seed + 1))
+    return float(np.abs(reference - onnx_chunk).max())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Export and check parity; exit status 1 if parity fails, 2 for a bad checkpoint."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", type=Path, required=True, help="a stage's final.pt")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--name", default="simhum_policy", help="file stem of the graphs")
+    parser.add_argument("--model-id", default=None, help="defaults to the name")
+    args = parser.parse_args(argv)
+    if not args.checkpoint.is_file():
+        print(f"error: {args.checkpoint}: no such checkpoint", file=sys.stderr)
+        return 2
+    try:
+        encoder = export_onnx(args.checkpoint, args.out, args.name, args.model_id)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    diff = parity(args.checkpoint, encoder)
+    ok = diff < PARITY_TOLERANCE
+    print(f"exported {encoder} and {encoder.with_suffix('.denoiser.onnx').name}")
+    print(
+        f"parity torch vs onnxruntime: max |diff| {diff:.2e} "
+        f"({'ok' if ok else 'FAILED'}, tolerance {PARITY_TOLERANCE:.0e})"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The modular SimHum policy: configuration, networks and the flow-matching head."""

@@ -1,0 +1,94 @@
+"""Configuration of the modular SimHum policy: architecture (from the experiment YAML) and
+input/output sizes (from the data), each validated with a message saying how to fix it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from simhum_train.keys import EMBODIMENTS, REAL, SIM
+
+
+@dataclass(frozen=True)
+class ArchitectureConfig:
+    """Sizes of the networks; the ``model`` section of an experiment YAML."""
+
+    backbone_widths: tuple[int, ...] = (32, 64, 128)  # stride-2 stem, one stride-2 stage each
+    groups: int = 8  # GroupNorm groups
+    tokens_per_side: int = 4  # feature map pooled to tokens_per_side^2 tokens per frame
+    d_model: int = 128
+    heads: int = 4
+    encoder_layers: int = 2  # self-attention over observation tokens
+    decoder_layers: int = 3  # action tokens: self-attention, cross-attention to observations
+    mlp_ratio: int = 4
+    dropout: float = 0.0
+    history: int = 1  # observation history T
+    chunk_length: int = 16  # action chunk H
+    num_sampling_steps: int = 8  # Euler steps of the flow-matching sampler
+
+    @property
+    def backbone_stride(self) -> int:
+        """Image pixels per backbone feature (the stem and every stage halve the size)."""
+        return 2 ** (len(self.backbone_widths) + 1)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "backbone_widths", tuple(self.backbone_widths))
+        if not self.backbone_widths or any(w % self.groups for w in self.backbone_widths):
+            raise ValueError(
+                f"model.backbone_widths {self.backbone_widths} must be non-empty multiples of "
+                f"model.groups ({self.groups})"
+            )
+        if self.d_model % self.heads or self.d_model % self.groups:
+            raise ValueError(
+                f"model.d_model ({self.d_model}) must be a multiple of model.heads "
+                f"({self.heads}) and model.groups ({self.groups})"
+            )
+        for name in ("tokens_per_side", "history", "chunk_length", "num_sampling_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"model.{name} must be at least 1, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Everything needed to build a ModularPolicy: the architecture plus image size, visual
+    adaptors and the (proprio_dim, action_dim) of each embodiment."""
+
+    arch: ArchitectureConfig
+    image_height: int
+    image_width: int
+    adaptors: tuple[str, ...] = (SIM, REAL)
+    embodiments: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "adaptors", tuple(self.adaptors))
+        object.__setattr__(self, "embodiments", {k: tuple(v) for k, v in self.embodiments.items()})
+        stride = self.arch.backbone_stride
+        side = stride * self.arch.tokens_per_side
+        if self.image_height % side or self.image_width % side:
+            raise ValueError(
+                f"image {self.image_width}x{self.image_height} must be a multiple of {side} "
+                f"(backbone stride {stride} x tokens_per_side {self.arch.tokens_per_side}); "
+                "change the store's --image-size or the model sizes"
+            )
+        unknown = [a for a in self.adaptors if a not in (SIM, REAL)]
+        bad = [e for e in self.embodiments if e not in EMBODIMENTS]
+        if not self.adaptors or unknown or not self.embodiments or bad:
+            raise ValueError(
+                f"policy needs adaptors from {(SIM, REAL)} and embodiments from {EMBODIMENTS}; "
+                f"got {self.adaptors}, {list(self.embodiments)}"
+            )
+
+    @property
+    def tokens_per_frame(self) -> int:
+        """Visual tokens each frame contributes."""
+        return self.arch.tokens_per_side**2
+
+    def to_dict(self) -> dict:
+        """Plain data for checkpoints."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PolicyConfig:
+        """The inverse of ``to_dict``."""
+        return cls(**{**data, "arch": ArchitectureConfig(**data["arch"])})

@@ -1,0 +1,275 @@
+"""The modular SimHum policy (tensor in, tensor out; exported to ONNX as two graphs).
+
+    image ─ backbone (shared ResNet, GroupNorm) ─ adaptor[visual domain] ─┐
+    proprio ─ embodiment[robot|human].proprio_encoder ────────────────────┴ trunk.encode ─ cond
+    noisy action ─ embodiment.action_encoder ─ trunk.denoise(cond, t) ─ embodiment.action_decoder
+                                                                          ─ velocity
+
+The head is flow matching: ``velocity`` is d(action)/dt along the straight path from noise
+(t = 0) to the data (t = 1), so a few Euler steps sample an action chunk.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from simhum_train.policy.config import PolicyConfig
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions with GroupNorm and a (projected) shortcut."""
+
+    def __init__(self, cin: int, cout: int, stride: int, groups: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.norm1 = nn.GroupNorm(groups, cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.norm2 = nn.GroupNorm(groups, cout)
+        self.shortcut = (
+            nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.GroupNorm(groups, cout))
+            if stride != 1 or cin != cout
+            else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = functional.relu(self.norm1(self.conv1(x)))
+        return functional.relu(self.norm2(self.conv2(y)) + self.shortcut(x))
+
+
+class Backbone(nn.Module):
+    """A small ResNet with GroupNorm (batch-size independent, so it fine-tunes and exports
+    cleanly): a stride-2 stem, then one stride-2 residual stage per width."""
+
+    def __init__(self, widths: tuple[int, ...], groups: int) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, widths[0], 3, 2, 1, bias=False),
+            nn.GroupNorm(groups, widths[0]),
+            nn.ReLU(),
+        )
+        blocks, cin = [], widths[0]
+        for width in widths:
+            blocks += [
+                ResidualBlock(cin, width, 2, groups),
+                ResidualBlock(width, width, 1, groups),
+            ]
+            cin = width
+        self.blocks = nn.Sequential(*blocks)
+        self.out_channels = cin
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.stem(x))
+
+
+class VisionAdaptor(nn.Module):
+    """A visual domain's map from backbone features to trunk tokens (a 1x1 projection and a
+    residual 1x1 MLP), so sim and real images may land in a shared latent space."""
+
+    def __init__(self, cin: int, d_model: int, groups: int) -> None:
+        super().__init__()
+        self.project = nn.Conv2d(cin, d_model, 1)
+        self.mlp = nn.Sequential(
+            nn.GroupNorm(groups, d_model),
+            nn.Conv2d(d_model, d_model, 1),
+            nn.GELU(),
+            nn.Conv2d(d_model, d_model, 1),
+        )
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = self.project(features)
+        return x + self.mlp(x)
+
+
+class EmbodimentIO(nn.Module):
+    """An embodiment's proprio encoder, action encoder and action decoder."""
+
+    def __init__(self, proprio_dim: int, action_dim: int, d_model: int) -> None:
+        super().__init__()
+        self.proprio_encoder = nn.Sequential(
+            nn.Linear(proprio_dim, d_model), nn.GELU(), nn.Linear(d_model, d_model)
+        )
+        self.action_encoder = nn.Sequential(
+            nn.Linear(action_dim, d_model), nn.GELU(), nn.Linear(d_model, d_model)
+        )
+        self.action_decoder = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, action_dim))
+
+
+class Attention(nn.Module):
+    """Multi-head attention (scaled dot product), batch first."""
+
+    def __init__(self, d_model: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.q = nn.Linear(d_model, d_model)
+        self.kv = nn.Linear(d_model, 2 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        n, d = x.shape[1], x.shape[2]
+        head = d // self.heads
+        q = self.q(x).reshape(-1, n, self.heads, head).transpose(1, 2)
+        kv = self.kv(context).reshape(-1, context.shape[1], 2, self.heads, head)
+        k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)
+        y = functional.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.dropout if self.training else 0.0
+        )
+        return self.out(y.transpose(1, 2).reshape(-1, n, d))
+
+
+def mlp(d_model: int, ratio: int, dropout: float) -> nn.Sequential:
+    """The transformer's position-wise MLP."""
+    return nn.Sequential(
+        nn.Linear(d_model, ratio * d_model),
+        nn.GELU(),
+        nn.Dropout(dropout),
+        nn.Linear(ratio * d_model, d_model),
+    )
+
+
+class EncoderBlock(nn.Module):
+    """Pre-norm self-attention block over observation tokens."""
+
+    def __init__(self, d_model: int, heads: int, ratio: int, dropout: float) -> None:
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.attn = Attention(d_model, heads, dropout)
+        self.mlp = mlp(d_model, ratio, dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm1(x)
+        x = x + self.attn(h, h)
+        return x + self.mlp(self.norm2(x))
+
+
+class DenoiserBlock(nn.Module):
+    """Action-token block: self-attention and MLP modulated by the flow time (adaLN-Zero,
+    as in DiT), and cross-attention to the observation tokens."""
+
+    def __init__(self, d_model: int, heads: int, ratio: int, dropout: float) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d_model, elementwise_affine=False)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.norm3 = nn.LayerNorm(d_model, elementwise_affine=False)
+        self.self_attn = Attention(d_model, heads, dropout)
+        self.cross_attn = Attention(d_model, heads, dropout)
+        self.mlp = mlp(d_model, ratio, dropout)
+        self.modulation = nn.Linear(d_model, 6 * d_model)
+        nn.init.zeros_(self.modulation.weight)
+        nn.init.zeros_(self.modulation.bias)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, t_emb: torch.Tensor) -> torch.Tensor:
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(t_emb)[:, None].chunk(6, -1)
+        h = self.norm1(x) * (1 + scale1) + shift1
+        x = x + gate1 * self.self_attn(h, h)
+        x = x + self.cross_attn(self.norm2(x), cond)
+        h = self.norm3(x) * (1 + scale2) + shift2
+        return x + gate2 * self.mlp(h)
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding [B, dim] of flow times t in [0, 1] [B]."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10_000.0) * torch.arange(half, dtype=torch.float32) / half)
+    angles = 1000.0 * t[:, None].float() * freqs[None]
+    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+
+
+class Trunk(nn.Module):
+    """The shared transformer: encodes observation tokens once, then denoises action tokens
+    against them at each sampling step."""
+
+    def __init__(self, config: PolicyConfig) -> None:
+        super().__init__()
+        a, d = config.arch, config.arch.d_model
+        obs_tokens = a.history * (config.tokens_per_frame + 1)
+        self.obs_position = nn.Parameter(torch.randn(1, obs_tokens, d) * 0.02)
+        self.action_position = nn.Parameter(torch.randn(1, a.chunk_length, d) * 0.02)
+        self.time_mlp = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, d))
+        self.encoder = nn.ModuleList(
+            EncoderBlock(d, a.heads, a.mlp_ratio, a.dropout) for _ in range(a.encoder_layers)
+        )
+        self.encoder_norm = nn.LayerNorm(d)
+        self.decoder = nn.ModuleList(
+            DenoiserBlock(d, a.heads, a.mlp_ratio, a.dropout) for _ in range(a.decoder_layers)
+        )
+        self.decoder_norm = nn.LayerNorm(d)
+
+    def encode(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Observation tokens [B, N, d] -> conditioning tokens [B, N, d]."""
+        x = tokens + self.obs_position
+        for block in self.encoder:
+            x = block(x)
+        return self.encoder_norm(x)
+
+    def denoise(self, cond: torch.Tensor, actions: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Action tokens [B, H, d] at flow time t [B] -> output tokens [B, H, d]."""
+        t_emb = self.time_mlp(timestep_embedding(t, cond.shape[-1]))
+        x = actions + self.action_position
+        for block in self.decoder:
+            x = block(x, cond, t_emb)
+        return self.decoder_norm(x)
+
+
+class ModularPolicy(nn.Module):
+    """Shared backbone and trunk; per-domain vision adaptors; per-embodiment encoders and
+    decoders. Its state dict has exactly four roots: backbone, adaptors, embodiments, trunk."""
+
+    def __init__(self, config: PolicyConfig) -> None:
+        super().__init__()
+        self.config = config
+        a = config.arch
+        self.backbone = Backbone(a.backbone_widths, a.groups)
+        # a fixed pooling window (not adaptive pooling) keeps the batch axis dynamic in ONNX
+        self.pool = (
+            config.image_height // a.backbone_stride // a.tokens_per_side,
+            config.image_width // a.backbone_stride // a.tokens_per_side,
+        )
+        self.adaptors = nn.ModuleDict(
+            {
+                name: VisionAdaptor(self.backbone.out_channels, a.d_model, a.groups)
+                for name in config.adaptors
+            }
+        )
+        self.embodiments = nn.ModuleDict(
+            {
+                name: EmbodimentIO(p, act, a.d_model)
+                for name, (p, act) in config.embodiments.items()
+            }
+        )
+        self.trunk = Trunk(config)
+
+    def visual_tokens(self, image: torch.Tensor, adaptor: str) -> torch.Tensor:
+        """Adaptor tokens [B, T, tokens_per_frame, d] of uint8 images [B, T, H, W, 3]."""
+        c, a = self.config, self.config.arch
+        frames = image.reshape(-1, c.image_height, c.image_width, 3).permute(0, 3, 1, 2)
+        x = (frames.float() / 255.0 - 0.5) / 0.5
+        features = functional.avg_pool2d(self.backbone(x), self.pool)
+        tokens = self.adaptors[adaptor](features).flatten(2).transpose(1, 2)
+        return tokens.reshape(-1, a.history, c.tokens_per_frame, a.d_model)
+
+    def latent(self, image: torch.Tensor, adaptor: str) -> torch.Tensor:
+        """The visual latent [B, d]: adaptor tokens averaged over space and history; what
+        the domain diagnostics and auxiliary losses compare across domains."""
+        return self.visual_tokens(image, adaptor).mean(dim=(1, 2))
+
+    def encode(
+        self, image: torch.Tensor, proprio: torch.Tensor, adaptor: str, embodiment: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Conditioning tokens [B, N, d] and the visual latent [B, d] of uint8 images
+        [B, T, H, W, 3] and normalised proprio [B, T, P]."""
+        visual = self.visual_tokens(image, adaptor)
+        proprio_tokens = self.embodiments[embodiment].proprio_encoder(proprio)[:, :, None]
+        tokens = torch.cat([visual, proprio_tokens], dim=2).flatten(1, 2)
+        return self.trunk.encode(tokens), visual.mean(dim=(1, 2))
+
+    def velocity(
+        self, cond: torch.Tensor, noisy_action: torch.Tensor, t: torch.Tensor, embodiment: str
+    ) -> torch.Tensor:
+        """Flow velocity [B, H, A] of noisy actions [B, H, A] at flow time t [B]."""
+        io = self.embodiments[embodiment]
+        tokens = self.trunk.denoise(cond, io.action_encoder(noisy_action), t)
+        return io.action_decoder(tokens)

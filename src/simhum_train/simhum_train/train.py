@@ -1,0 +1,408 @@
+"""``simhum_train``: run an experiment's stages (pre-training, fine-tuning, baselines).
+
+    simhum_train --config simhum --set data.store=runs/store.zarr
+    simhum_train --config my_experiment.yaml --set stages.0.steps=200 --set device=cpu
+
+Each stage writes <out>/<name>/<stage>/: checkpoint.pt (latest, for resume), final.pt (the
+stage's result), train.csv and eval.csv; the experiment folder gets config.yaml (resolved)
+and loss.png. Re-running the same command resumes an interrupted stage and skips finished
+ones; a changed config in the same folder is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from simhum_train import keys
+from simhum_train.checkpoint import FINAL, LATEST, initialize_from, load_policy
+from simhum_train.dataset import DomainWindows, TrainingData
+from simhum_train.diagnostics import (
+    DomainClassifier,
+    domain_classifier_accuracy,
+    sliced_wasserstein,
+)
+from simhum_train.experiment import ConfigError, ExperimentConfig, StageConfig, load_experiment
+from simhum_train.metrics import CsvLog, plot_losses
+from simhum_train.policy.config import PolicyConfig
+from simhum_train.policy.flow import flow_matching_loss, sample_actions
+from simhum_train.policy.modeling import ModularPolicy
+
+EVAL_SEED = 1234  # fixed noise and flow times, so validation losses compare across evals
+
+
+def select_device(name: str) -> torch.device:
+    """``auto``: CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: cuda requested but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def batch_shares(mixing: dict[str, float], batch_size: int, mode: str) -> dict[str, int]:
+    """Samples per domain in a batch: proportional to the mixing weights (largest
+    remainder, at least one each) or equal ('balanced')."""
+    domains = list(mixing)
+    if mode == "balanced":
+        weights = np.full(len(domains), 1 / len(domains))
+    else:
+        weights = np.array([mixing[d] for d in domains])
+    raw = weights * batch_size
+    counts = np.maximum(np.floor(raw).astype(int), 1)
+    for i in np.argsort(raw - np.floor(raw))[::-1]:
+        if counts.sum() >= batch_size:
+            break
+        counts[i] += 1
+    while counts.sum() > batch_size:
+        counts[np.argmax(counts)] -= 1
+    return dict(zip(domains, counts.tolist(), strict=True))
+
+
+def to_device(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+    """A numpy batch as tensors on ``device``."""
+    return {k: torch.from_numpy(v).to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def policy_config(exp: ExperimentConfig, data: TrainingData, stage: StageConfig) -> PolicyConfig:
+    """The modules a stage needs: the adaptors and embodiments of its domains."""
+    embodiments = sorted({keys.EMBODIMENT_OF[d] for d in stage.mixing})
+    return PolicyConfig(
+        arch=exp.model,
+        image_height=data.info.image_height,
+        image_width=data.info.image_width,
+        adaptors=tuple(sorted({keys.ADAPTOR_OF[d] for d in stage.mixing})),
+        embodiments={
+            e: (data.spaces[e].proprio_dim, data.spaces[e].action_dim) for e in embodiments
+        },
+    )
+
+
+class StageTrainer:
+    """Trains one stage: batches mixed across domains, flow-matching loss plus the optional
+    discernibility and alignment losses, evaluation with diagnostics, checkpoints."""
+
+    def __init__(
+        self,
+        exp: ExperimentConfig,
+        index: int,
+        data: TrainingData,
+        device: torch.device,
+    ) -> None:
+        self.exp, self.stage, self.index = exp, exp.stages[index], index
+        self.data, self.device = data, device
+        self.dir = exp.out_dir / self.stage.name
+        self.domains = list(self.stage.mixing)
+        torch.manual_seed(exp.seed + index)
+        self.rng = np.random.default_rng([exp.seed, index])
+        self.policy = ModularPolicy(policy_config(exp, data, self.stage)).to(device)
+        self.origin = {p: "fresh" for p in ("backbone", "trunk")}
+        if self.stage.init_from is not None:
+            source = exp.out_dir / self.stage.init_from / FINAL
+            _, previous = load_policy(source)
+            self.origin = initialize_from(self.policy, previous["policy"], self.stage.init_map)
+        self.classifier = DomainClassifier(exp.model.d_model, len(self.domains)).to(device)
+        params = [*self.policy.parameters(), *self.classifier.parameters()]
+        self.optimizer = torch.optim.AdamW(
+            params, lr=self.stage.lr, weight_decay=self.stage.weight_decay
+        )
+        self.train_windows = {d: data.windows(d, "train") for d in self.domains}
+        self.shares = batch_shares(
+            self.stage.mixing, self.stage.batch_size, self.stage.batch_mixing
+        )
+        self.step = 0
+
+    # -- training -------------------------------------------------------------------------
+
+    def lr_at(self, step: int) -> float:
+        """Linear warm-up, then cosine decay to a tenth of the stage's rate."""
+        s = self.stage
+        if step < s.warmup_steps:
+            return s.lr * (step + 1) / s.warmup_steps
+        progress = (step - s.warmup_steps) / max(1, s.steps - s.warmup_steps)
+        return s.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+    def sample_batch(self) -> dict[str, dict[str, torch.Tensor]]:
+        """One mixed batch: per domain, its share of windows on the device."""
+        return {
+            d: to_device(self.train_windows[d].sample(self.rng, n), self.device)
+            for d, n in self.shares.items()
+        }
+
+    def losses(self, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """Weighted flow-matching loss over domains, the auxiliary losses, and their sum."""
+        flow = torch.zeros((), device=self.device)
+        latents = {}
+        for domain, b in batch.items():
+            embodiment = keys.EMBODIMENT_OF[domain]
+            cond, latents[domain] = self.policy.encode(
+                b[keys.OBS_IMAGE], b[keys.OBS_PROPRIO], keys.ADAPTOR_OF[domain], embodiment
+            )
+            per_sample = flow_matching_loss(self.policy, cond, b[keys.ACTION], embodiment)
+            flow = flow + self.stage.mixing[domain] * per_sample.mean()
+        out = {"flow_loss": flow}
+        total = flow
+        if self.stage.domain_classifier_weight > 0 and len(latents) > 1:
+            z = list(latents.values())
+            logits = self.classifier(torch.cat(z))
+            labels = torch.cat(
+                [torch.full((len(x),), i, device=self.device) for i, x in enumerate(z)]
+            )
+            out["classifier_loss"] = torch.nn.functional.cross_entropy(logits, labels)
+            total = total + self.stage.domain_classifier_weight * out["classifier_loss"]
+        if self.stage.alignment_weight > 0 and len(latents) > 1:
+            pairs = list(combinations(latents.values(), 2))
+            distances = [sliced_wasserstein(a, b, seed=self.step) for a, b in pairs]
+            out["alignment_loss"] = torch.stack(distances).mean()
+            total = total + self.stage.alignment_weight * out["alignment_loss"]
+        out["loss"] = total
+        return out
+
+    def train_step(self) -> dict[str, float]:
+        """One optimiser step; returns the step's losses."""
+        self.policy.train()
+        lr = self.lr_at(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        losses = self.losses(self.sample_batch())
+        self.optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.stage.grad_clip)
+        self.optimizer.step()
+        self.step += 1
+        return {**{k: v.item() for k, v in losses.items()}, "lr": lr}
+
+    # -- evaluation -----------------------------------------------------------------------
+
+    def _fixed_windows(self, windows: DomainWindows) -> dict[str, torch.Tensor]:
+        anchors = windows.sampler.anchors
+        pick = np.linspace(0, len(anchors) - 1, min(self.stage.eval_samples, len(anchors)))
+        return to_device(windows.batch(anchors[pick.round().astype(int)]), self.device)
+
+    def _eval_windows(self, domain: str) -> DomainWindows | None:
+        for split in ("val", "train"):  # a domain with one episode has no validation split
+            windows = self.data.windows(domain, split)
+            if len(windows):
+                return windows
+        return None
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Validation flow loss and sampled-chunk MSE (normalised units) of the stage's
+        domains, then latent diagnostics over every store domain this policy can see."""
+        self.policy.eval()
+        generator = torch.Generator(device=self.device).manual_seed(EVAL_SEED)
+        out: dict[str, float] = {"val_loss": 0.0, "val_action_mse": 0.0}
+        steps = self.exp.model.num_sampling_steps
+        for domain, weight in self.stage.mixing.items():
+            windows = self._eval_windows(domain)
+            b = self._fixed_windows(windows)
+            embodiment = keys.EMBODIMENT_OF[domain]
+            cond, _ = self.policy.encode(
+                b[keys.OBS_IMAGE], b[keys.OBS_PROPRIO], keys.ADAPTOR_OF[domain], embodiment
+            )
+            loss = flow_matching_loss(self.policy, cond, b[keys.ACTION], embodiment, generator)
+            noise = torch.randn(b[keys.ACTION].shape, generator=generator, device=self.device)
+            chunk = sample_actions(self.policy, cond, noise, steps, embodiment)
+            mse = (chunk - b[keys.ACTION]).pow(2).mean()
+            out[f"val_loss/{domain}"] = float(loss.mean())
+            out["val_loss"] += weight * float(loss.mean())
+            out["val_action_mse"] += weight * float(mse)
+        out.update(self.diagnostics())
+        return out
+
+    def diagnostic_domains(self) -> list[str]:
+        """Store domains whose images this policy has an adaptor for."""
+        return [d for d in self.data.domains if keys.ADAPTOR_OF[d] in self.policy.adaptors]
+
+    @torch.no_grad()
+    def diagnostics(self) -> dict[str, float]:
+        """Sliced Wasserstein distance between each pair of domains' visual latents and a
+        fresh MLP classifier's held-out accuracy at telling the domains apart."""
+        latents = {}
+        for domain in self.diagnostic_domains():
+            windows = self._eval_windows(domain)
+            b = self._fixed_windows(windows)
+            latents[domain] = self.policy.latent(b[keys.OBS_IMAGE], keys.ADAPTOR_OF[domain])
+        out = {}
+        for a, b in combinations(sorted(latents), 2):
+            out[f"swd/{a}-{b}"] = float(sliced_wasserstein(latents[a], latents[b]))
+        if len(latents) > 1:
+            with torch.enable_grad():
+                out["domain_accuracy"] = domain_classifier_accuracy(latents)
+        return out
+
+    def eval_columns(self) -> list[str]:
+        """The eval CSV's columns for this stage."""
+        pairs = combinations(sorted(self.diagnostic_domains()), 2)
+        diag = [f"swd/{a}-{b}" for a, b in pairs]
+        if len(self.diagnostic_domains()) > 1:
+            diag.append("domain_accuracy")
+        return ["val_loss", "val_action_mse", *(f"val_loss/{d}" for d in self.domains), *diag]
+
+    # -- checkpoints ----------------------------------------------------------------------
+
+    def checkpoint(self) -> dict:
+        """Everything needed to resume the stage or to export its policy."""
+        info = self.data.info
+        embodiments = self.policy.config.embodiments
+        return {
+            "stage": self.stage.name,
+            "step": self.step,
+            "config_hash": self.exp.hash(),
+            "experiment": self.exp.to_dict(),
+            "policy_config": self.policy.config.to_dict(),
+            "policy": self.policy.state_dict(),
+            "classifier": self.classifier.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "numpy_rng": self.rng.bit_generator.state,
+            "torch_rng": torch.random.get_rng_state(),
+            "origin": self.origin,
+            "normalization": {e: self.data.normalizers[e].to_dict() for e in embodiments},
+            "action_spaces": {
+                e: {
+                    "name": self.data.spaces[e].name,
+                    "proprio_layout": self.data.spaces[e].proprio_layout,
+                    "action_layout": self.data.spaces[e].action_layout,
+                }
+                for e in embodiments
+            },
+            "robot": {
+                "joint_names": info.joint_names,
+                "tool_frame": info.tool_frame,
+                "base_frame": info.base_frame,
+            },
+            "image": {"width": info.image_width, "height": info.image_height},
+            "control_hz": info.control_hz,
+        }
+
+    def save(self, name: str) -> Path:
+        """Write a checkpoint atomically (temporary file, then rename)."""
+        path = self.dir / name
+        tmp = path.with_suffix(".tmp")
+        torch.save(self.checkpoint(), tmp)
+        os.replace(tmp, path)
+        return path
+
+    def resume(self) -> None:
+        """Continue from the stage's latest checkpoint, if any (same config only)."""
+        path = self.dir / LATEST
+        if not path.is_file():
+            return
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        if state["config_hash"] != self.exp.hash():
+            raise ConfigError(
+                f"{path}: written by a different config; use another name/out or delete "
+                f"{self.exp.out_dir}"
+            )
+        self.policy.load_state_dict(state["policy"])
+        self.classifier.load_state_dict(state["classifier"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.rng.bit_generator.state = state["numpy_rng"]
+        torch.random.set_rng_state(state["torch_rng"])
+        self.origin, self.step = state["origin"], state["step"]
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self, progress: bool = True) -> Path:
+        """Train to ``steps`` (resuming), evaluating and checkpointing on the way."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.resume()
+        train_log = CsvLog(
+            self.dir / "train.csv",
+            ["loss", "flow_loss", "classifier_loss", "alignment_loss", "lr", "seconds"],
+            self.step,
+        )
+        eval_log = CsvLog(self.dir / "eval.csv", self.eval_columns(), self.step)
+        if self.step == 0:
+            eval_log.write(0, self.evaluate())
+        s = self.stage
+        bar = tqdm(
+            total=s.steps, initial=self.step, desc=s.name, unit="step", disable=not progress
+        )
+        while self.step < s.steps:
+            start = time.perf_counter()
+            values = self.train_step()
+            train_log.write(self.step, {**values, "seconds": time.perf_counter() - start})
+            bar.update()
+            bar.set_postfix(loss=f"{values['loss']:.4f}")
+            if self.step % s.eval_every == 0 or self.step == s.steps:
+                eval_log.write(self.step, self.evaluate())
+            if self.step % s.checkpoint_every == 0 or self.step == s.steps:
+                self.save(LATEST)
+        bar.close()
+        return self.save(FINAL)
+
+
+def run_experiment(exp: ExperimentConfig, progress: bool = True) -> dict[str, Path]:
+    """Every stage in order (finished ones skipped); returns each stage's final checkpoint."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic CUDA matmuls
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    device = select_device(exp.device)
+    exp.out_dir.mkdir(parents=True, exist_ok=True)
+    (exp.out_dir / "config.yaml").write_text(yaml.safe_dump(exp.to_dict(), sort_keys=False))
+    data = TrainingData(
+        Path(exp.data.store),
+        exp.data.action_space,
+        exp.model.history,
+        exp.model.chunk_length,
+        exp.data.val_fraction,
+        exp.seed,
+        list(exp.data.tasks) if exp.data.tasks else None,
+    )
+    finals, stage_dirs = {}, []
+    for index, stage in enumerate(exp.stages):
+        stage_dir = exp.out_dir / stage.name
+        stage_dirs.append((stage.name, stage_dir))
+        final = stage_dir / FINAL
+        if not (final.is_file() and _hash_of(final) == exp.hash()):
+            trainer = StageTrainer(exp, index, data, device)
+            print(f"[{stage.name}] batch {trainer.shares} on {device}; from: {trainer.origin}")
+            trainer.run(progress)
+        finals[stage.name] = final
+        plot_losses(stage_dirs, exp.out_dir / "loss.png")
+    return finals
+
+
+def _hash_of(checkpoint: Path) -> str:
+    return torch.load(checkpoint, map_location="cpu", weights_only=True)["config_hash"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run an experiment; exit status 2 for a bad config."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="YAML file or packaged config name")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (repeatable)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    try:
+        exp = load_experiment(args.config, args.overrides)
+        finals = run_experiment(exp, progress=not args.no_progress)
+    except (ConfigError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for stage, path in finals.items():
+        print(f"{stage}: {path}")
+    print(f"loss curves: {exp.out_dir / 'loss.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

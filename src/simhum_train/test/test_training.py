@@ -1,0 +1,171 @@
+"""Training: the loss goes down, stage 2 keeps exactly the retained modules, resume is exact,
+configs fail clearly, diagnostics measure what they claim."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from simhum_train.checkpoint import FINAL, initialize_from, load_policy
+from simhum_train.dataset import TrainingData
+from simhum_train.diagnostics import domain_classifier_accuracy, sliced_wasserstein
+from simhum_train.experiment import ConfigError, load_experiment
+from simhum_train.metrics import read_csv
+from simhum_train.policy.modeling import ModularPolicy
+from simhum_train.train import StageTrainer, batch_shares, policy_config, run_experiment
+
+RETAINED = {"backbone", "trunk", "adaptors.real", "embodiments.robot"}
+
+
+def module_roots(state: dict) -> set[str]:
+    roots = set()
+    for key in state:
+        parts = key.split(".")
+        roots.add(".".join(parts[:2]) if parts[0] in ("adaptors", "embodiments") else parts[0])
+    return roots
+
+
+def test_a_tiny_training_run_lowers_the_loss(
+    tmp_path: Path, store_path: Path, tiny_config
+) -> None:
+    overrides = [
+        f"data.store={store_path}",
+        f"out={tmp_path}",
+        "data.val_fraction=0",  # evaluate on the episodes it fits (fixed noise and times)
+        "stages=[{name: sim, mixing: {sim: 1.0}, steps: 60, batch_size: 16, lr: 3.0e-3, "
+        "warmup_steps: 5, eval_every: 30, eval_samples: 32}]",
+    ]
+    exp = load_experiment(tiny_config, overrides)
+    finals = run_experiment(exp, progress=False)
+    evals = read_csv(tmp_path / "tiny" / "sim" / "eval.csv")
+    assert [int(r["step"]) for r in evals] == [0, 30, 60]
+    first, last = float(evals[0]["val_loss"]), float(evals[-1]["val_loss"])
+    assert last < 0.6 * first, (first, last)
+    assert float(evals[-1]["val_action_mse"]) < float(evals[0]["val_action_mse"])
+    train = read_csv(tmp_path / "tiny" / "sim" / "train.csv")
+    assert len(train) == 60 and all(float(r["seconds"]) > 0 for r in train)
+    assert (tmp_path / "tiny" / "loss.png").stat().st_size > 10_000
+    assert finals["sim"] == tmp_path / "tiny" / "sim" / FINAL
+
+
+def test_stage_two_checkpoint_holds_exactly_the_retained_modules(two_stage) -> None:
+    pretrain = torch.load(two_stage["pretrain"], weights_only=True)
+    finetune = torch.load(two_stage["finetune"], weights_only=True)
+    assert module_roots(pretrain["policy"]) == RETAINED | {"adaptors.sim", "embodiments.human"}
+    assert module_roots(finetune["policy"]) == RETAINED
+    assert finetune["origin"] == {m: m for m in RETAINED}
+    assert set(finetune["normalization"]) == {"robot"}
+    assert finetune["step"] == 3 and pretrain["step"] == 4
+    train = read_csv(Path(two_stage["pretrain"]).parent / "train.csv")
+    assert all(float(r["classifier_loss"]) > 0 and float(r["alignment_loss"]) > 0 for r in train)
+    evals = read_csv(Path(two_stage["pretrain"]).parent / "eval.csv")
+    assert {"swd/human-sim", "swd/real-sim", "domain_accuracy"} <= set(evals[0])
+    assert 0.0 <= float(evals[-1]["domain_accuracy"]) <= 1.0
+
+
+def test_initialize_from_copies_kept_modules_and_maps_renamed_ones(two_stage) -> None:
+    _, pretrain = load_policy(two_stage["pretrain"])
+    state = pretrain["policy"]
+    finetune = torch.load(two_stage["finetune"], weights_only=True)
+    policy = ModularPolicy(load_policy(two_stage["finetune"])[0].config)
+    origin = initialize_from(policy, state, {"adaptors.real": "adaptors.sim"})
+    assert origin["adaptors.real"] == "adaptors.sim" and origin["backbone"] == "backbone"
+    loaded = policy.state_dict()
+    for key, value in loaded.items():
+        source = key.replace("adaptors.real", "adaptors.sim")
+        torch.testing.assert_close(value, state[source])
+    assert set(loaded) == set(finetune["policy"])
+    with pytest.raises(ValueError, match="init_map names"):
+        initialize_from(policy, state, {"adaptors.sim": "adaptors.real"})
+
+
+def test_resume_continues_exactly(tmp_path: Path, store_path: Path, tiny_config) -> None:
+    def experiment(out: Path):
+        return load_experiment(
+            tiny_config, [f"data.store={store_path}", f"out={out}", "stages.0.steps=4"]
+        )
+
+    straight = experiment(tmp_path / "a")
+    exp = straight.stages[0]
+    data = TrainingData(store_path, "relative_ee", 2, 4, straight.data.val_fraction, 0)
+    StageTrainer(straight, 0, data, torch.device("cpu")).run(progress=False)
+
+    interrupted = experiment(tmp_path / "b")
+    first = StageTrainer(interrupted, 0, data, torch.device("cpu"))
+    first.dir.mkdir(parents=True)
+    first.train_step()
+    first.train_step()
+    first.save("checkpoint.pt")
+    first.train_step()  # lost: never checkpointed
+    second = StageTrainer(interrupted, 0, data, torch.device("cpu"))
+    second.run(progress=False)
+
+    a = torch.load(tmp_path / "a" / "tiny" / exp.name / FINAL, weights_only=True)["policy"]
+    b = torch.load(tmp_path / "b" / "tiny" / exp.name / FINAL, weights_only=True)["policy"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_a_changed_config_is_not_resumed_into(tmp_path, store_path, tiny_config) -> None:
+    base = [
+        f"data.store={store_path}",
+        f"out={tmp_path}",
+        "stages=[{name: s, mixing: {sim: 1}, "
+        "steps: 1, batch_size: 4, warmup_steps: 1, eval_samples: 4}]",
+    ]
+    run_experiment(load_experiment(tiny_config, base), progress=False)
+    Path(tmp_path / "tiny" / "s" / FINAL).unlink()
+    changed = load_experiment(tiny_config, [*base, "seed=1"])
+    with pytest.raises(ConfigError, match="different config"):
+        run_experiment(changed, progress=False)
+
+
+def test_bad_configs_name_the_file_and_key(tmp_path: Path, tiny_config) -> None:
+    with pytest.raises(ConfigError, match=r"tiny\.yaml.*unknown key\(s\) \['stepz'\]"):
+        load_experiment(tiny_config, ["stages.0.stepz=3"])
+    with pytest.raises(ConfigError, match="mixing needs positive weights"):
+        load_experiment(tiny_config, ["stages.0.mixing={simulation: 1}"])
+    with pytest.raises(ConfigError, match="must name an earlier stage"):
+        load_experiment(tiny_config, ["stages.1.init_from=finetune"])
+    with pytest.raises(ConfigError, match=r"must be non-empty multiples of model\.groups"):
+        load_experiment(tiny_config, ["model.backbone_widths=[6, 16]"])
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_experiment(tmp_path / "missing.yaml")
+    child = tmp_path / "child.yaml"
+    child.write_text(f"base: {tiny_config}\nname: child\nseed: 3\n")
+    composed = load_experiment(child)
+    assert (composed.name, composed.seed, composed.model.d_model) == ("child", 3, 32)
+    assert composed.stages[0].mixing == {"sim": 0.5, "human": 0.5}
+    assert len(load_experiment("simhum").hash()) == 64  # the packaged configs load
+
+
+def test_image_size_must_fit_the_backbone(store_path: Path, tiny_config) -> None:
+    exp = load_experiment(tiny_config, [f"data.store={store_path}", "model.tokens_per_side=8"])
+    data = TrainingData(store_path, "relative_ee", 2, 4, 0.34, 0)
+    with pytest.raises(ValueError, match="must be a multiple of 64"):
+        policy_config(exp, data, exp.stages[0])
+
+
+def test_batch_shares_follow_the_mixing_ratio() -> None:
+    assert batch_shares({"sim": 0.75, "human": 0.25}, 64, "proportional") == {
+        "sim": 48,
+        "human": 16,
+    }
+    assert batch_shares({"sim": 0.99, "real": 0.01}, 10, "proportional") == {"sim": 9, "real": 1}
+    assert batch_shares({"sim": 0.9, "real": 0.1}, 64, "balanced") == {"sim": 32, "real": 32}
+
+
+def test_diagnostics_separate_shifted_latents_from_identical_ones() -> None:
+    rng = np.random.default_rng(0)
+    a = torch.from_numpy(rng.normal(size=(200, 16)).astype(np.float32))
+    b = torch.from_numpy(rng.normal(size=(200, 16)).astype(np.float32))
+    assert float(sliced_wasserstein(a, a.clone())) == 0.0
+    same_distribution = float(sliced_wasserstein(a, b))  # sampling noise only
+    shifted = float(sliced_wasserstein(a, b + 1.0))
+    assert same_distribution < 0.3 and shifted > 3 * same_distribution
+    shifted = b + 3.0
+    assert domain_classifier_accuracy({"sim": a, "real": shifted}) > 0.95
+    assert domain_classifier_accuracy({"sim": a, "real": b}) < 0.7
