@@ -112,14 +112,13 @@ def run_demo(preset_name: str, out: Path, workers: int) -> int:
         None,
         log,
     )
-    bags = sorted(str(p) for p in episodes.glob("*/*/*") if not p.name.startswith("."))
     step(
         "2. training store",
         [
             *py,
             "simhum_train.convert",
             "--episodes",
-            *bags,
+            str(episodes),
             "--out",
             str(store),
             "--image-size",
