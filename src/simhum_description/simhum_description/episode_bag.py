@@ -19,6 +19,7 @@ import numpy as np
 import yaml
 
 from simhum_description.calibration import CameraCalibration
+from simhum_description.pose_math import quaternion_from_matrix
 from simhum_description.robot import RobotDescription
 from simhum_description.topics import Topics
 
@@ -219,7 +220,7 @@ class EpisodeBagWriter:
     def end_effector_target(self, t: float, T_base_tool: np.ndarray, aperture: float) -> None:
         """A simhum_msgs/EndEffectorTarget in the robot base frame, from the human hand."""
         types = self.store.types
-        qw, qx, qy, qz = _quaternion_wxyz(T_base_tool[:3, :3])
+        qw, qx, qy, qz = (float(v) for v in quaternion_from_matrix(T_base_tool[:3, :3]))
         x, y, z = (float(v) for v in T_base_tool[:3, 3])
         pose = types["geometry_msgs/msg/Pose"](
             position=types["geometry_msgs/msg/Point"](x=x, y=y, z=z),
@@ -265,13 +266,6 @@ class EpisodeBagWriter:
         """Drop a half-written episode."""
         self._writer.close()
         shutil.rmtree(self.staging_path, ignore_errors=True)
-
-
-def _quaternion_wxyz(R: np.ndarray) -> tuple[float, float, float, float]:
-    import pinocchio
-
-    q = pinocchio.Quaternion(np.asarray(R, dtype=np.float64))
-    return float(q.w), float(q.x), float(q.y), float(q.z)
 
 
 def camera_info(store, camera: CameraCalibration, header):

@@ -95,3 +95,19 @@ def wrist_frame(keypoints: np.ndarray) -> np.ndarray:
     T[..., :3, 3] = wrist
     T[..., 3, 3] = 1.0
     return T
+
+
+def quaternion_from_matrix(R: np.ndarray) -> np.ndarray:
+    """Unit quaternion (w, x, y, z) of a rotation matrix (one 3x3)."""
+    import pinocchio
+
+    q = pinocchio.Quaternion(np.asarray(R, dtype=np.float64))
+    return np.array([q.w, q.x, q.y, q.z])
+
+
+def matrix_from_quaternion(q: np.ndarray) -> np.ndarray:
+    """Rotation matrix of a quaternion (w, x, y, z), normalised first."""
+    import pinocchio
+
+    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
+    return pinocchio.Quaternion(w, x, y, z).toRotationMatrix()

@@ -96,3 +96,17 @@ def test_wrist_frame_recovers_the_pose_of_a_moved_hand() -> None:
 def test_wrist_frame_rejects_wrong_keypoint_count() -> None:
     with pytest.raises(ValueError, match=r"\[\.\.\., 21, 3\]"):
         wrist_frame(np.zeros((20, 3)))
+
+
+def test_quaternion_round_trip() -> None:
+    from simhum_description.pose_math import matrix_from_quaternion, quaternion_from_matrix
+
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        q = rng.normal(size=4)
+        q /= np.linalg.norm(q)
+        R = matrix_from_quaternion(q)
+        np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-12)
+        back = quaternion_from_matrix(R)
+        np.testing.assert_allclose(np.abs(back @ q), 1.0, atol=1e-12)  # q and -q are one rotation
+    np.testing.assert_allclose(quaternion_from_matrix(np.eye(3)), [1, 0, 0, 0])

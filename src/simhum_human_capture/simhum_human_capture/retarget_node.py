@@ -10,6 +10,7 @@ from sensor_msgs.msg import JointState
 from simhum_description.calibration import load_calibration
 from simhum_description.kinematics import IKSolver
 from simhum_description.paths import default_calibration, default_urdf
+from simhum_description.pose_math import quaternion_from_matrix
 from simhum_description.robot import load_robot
 from simhum_description.ros_messages import from_time, joint_state_msg
 from simhum_description.ros_node import declare, run
@@ -35,12 +36,10 @@ PARAMETERS = {
 
 def pose_msg_fields(T: np.ndarray, out: EndEffectorTarget) -> None:
     """Fill ``out.pose`` from a 4x4 pose."""
-    import pinocchio
-
-    q = pinocchio.Quaternion(T[:3, :3])
+    w, x, y, z = (float(v) for v in quaternion_from_matrix(T[:3, :3]))
     out.pose.position.x, out.pose.position.y, out.pose.position.z = (float(v) for v in T[:3, 3])
-    out.pose.orientation.x, out.pose.orientation.y = float(q.x), float(q.y)
-    out.pose.orientation.z, out.pose.orientation.w = float(q.z), float(q.w)
+    out.pose.orientation.x, out.pose.orientation.y = x, y
+    out.pose.orientation.z, out.pose.orientation.w = z, w
 
 
 class RetargetNode(Node):

@@ -14,7 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simhum_description.pose_math import FINGERTIPS, wrist_frame
+from simhum_description.pose_math import (
+    FINGERTIPS,
+    matrix_from_quaternion,
+    quaternion_from_matrix,
+    wrist_frame,
+)
 from simhum_human_capture.one_euro import OneEuroFilter
 
 THUMB_TIP, INDEX_TIP = FINGERTIPS[0], FINGERTIPS[1]
@@ -66,21 +71,6 @@ def aperture_from_pinch(distance: float, config: RetargetConfig) -> float:
     return float(np.clip((distance - config.pinch_closed_m) / span, 0.0, 1.0))
 
 
-def _quaternion(R: np.ndarray) -> np.ndarray:
-    """Unit quaternion (w, x, y, z) of a rotation matrix."""
-    import pinocchio
-
-    q = pinocchio.Quaternion(R)
-    return np.array([q.w, q.x, q.y, q.z])
-
-
-def _matrix(q: np.ndarray) -> np.ndarray:
-    import pinocchio
-
-    w, x, y, z = q / np.linalg.norm(q)
-    return pinocchio.Quaternion(w, x, y, z).toRotationMatrix()
-
-
 @dataclass(frozen=True)
 class RetargetResult:
     """A tool target in the robot base frame."""
@@ -117,14 +107,14 @@ class Retargeter:
         if kp.shape != (21, 3) or not np.all(np.isfinite(kp)):
             raise ValueError(f"expected 21 finite 3-D keypoints, got shape {kp.shape}")
         raw = self.T_base_camera @ grasp_pose(kp)
-        q = _quaternion(raw[:3, :3])
+        q = quaternion_from_matrix(raw[:3, :3])
         if self._last_q is not None and q @ self._last_q < 0:
             q = -q  # keep the quaternion on one hemisphere so filtering is continuous
         self._last_q = q
         position = self._position(t, raw[:3, 3])
         clamped_position = np.clip(position, self.config.workspace_min, self.config.workspace_max)
         pose = np.eye(4)
-        pose[:3, :3] = _matrix(self._rotation(t, q))
+        pose[:3, :3] = matrix_from_quaternion(self._rotation(t, q))
         pose[:3, 3] = clamped_position
         distance = float(np.linalg.norm(kp[THUMB_TIP] - kp[INDEX_TIP]))
         aperture = float(self._aperture(t, [aperture_from_pinch(distance, self.config)])[0])
