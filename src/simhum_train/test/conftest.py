@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from simhum_description import load_calibration, load_robot
-from simhum_description.paths import default_calibration, default_urdf
 from simhum_description.topics import load_topics
 from simhum_sim_bridge.generate import main as generate
 from simhum_train.convert import DatasetBuilder, find_bags
@@ -17,16 +15,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from human_bags import write_human_bag
 
 IMAGE_SIZE = (32, 32)
-
-
-@pytest.fixture(scope="session")
-def robot():
-    return load_robot(default_urdf())
-
-
-@pytest.fixture(scope="session")
-def camera():
-    return load_calibration(default_calibration())
 
 
 @pytest.fixture(scope="session")
