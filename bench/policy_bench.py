@@ -53,7 +53,7 @@ def default_model(folder: Path) -> Path:
     ]
     generate([*common, "--domains", "sim"])
     generate([*common, "--domains", "real", "--seed", "50000"])
-    generate_human([*common, "--domains", "real"])
+    generate_human(common)
     bags = [str(p) for p in (folder / "ep").glob("*/*/*") if not p.name.startswith(".")]
     convert(["--episodes", *bags, "--out", str(folder / "store.zarr"), "--image-size", "64"])
     train(

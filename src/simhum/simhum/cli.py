@@ -1,9 +1,11 @@
-"""``simhum``: the node graph without ``ros2 launch`` (up), closed-loop evaluation (eval), and
-the main job from demonstrations to a policy closing the loop (demo).
+"""``simhum``: the node graph without ``ros2 launch`` (up), closed-loop evaluation (eval),
+the main job from demonstrations to a policy closing the loop (demo), and the study of every
+method (study).
 
     simhum up --mode sim --policy model.onnx
     simhum eval --policy model.onnx --episodes 10
     simhum demo --preset quick
+    simhum study --preset study
 """
 
 from __future__ import annotations
@@ -59,9 +61,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from simhum.demo import add_demo_command
     from simhum.evaluate import add_eval_command
+    from simhum.study import add_study_command
 
     add_eval_command(commands)
     add_demo_command(commands)
+    add_study_command(commands)
     args = parser.parse_args(argv)
     return args.run(args)
 

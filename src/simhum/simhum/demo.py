@@ -29,17 +29,27 @@ class Preset:
     sim_episodes: int  # per task
     human_episodes: int  # per task
     real_episodes: int  # per task: the few real-robot demos
-    image_size: int
+    image_width: int  # the height follows the camera calibration's aspect ratio
     pretrain_steps: int
     finetune_steps: int
-    eval_episodes: int  # per scene variant
+    eval_episodes: int  # in distribution (the proxy-real look)
+    ood_episodes: int  # per out-of-distribution variant
 
 
 PRESETS = {
-    "quick": Preset(("pick_place",), 40, 40, 10, 64, 1500, 600, 5),
-    "standard": Preset(("pick_place", "push", "stack"), 150, 150, 20, 64, 20000, 6000, 20),
-    "paper": Preset(("pick_place", "push", "stack"), 1000, 1000, 80, 128, 200000, 60000, 50),
+    "quick": Preset(("pick_place",), 100, 60, 10, 96, 2000, 600, 20, 5),
+    "standard": Preset(("pick_place", "push", "stack"), 300, 300, 20, 96, 20000, 6000, 20, 20),
+    "paper": Preset(("pick_place", "push", "stack"), 1000, 1000, 80, 128, 200000, 60000, 50, 50),
 }
+
+
+def image_size(width: int) -> tuple[int, int]:
+    """Training image (width, height): the calibrated camera's aspect ratio at ``width``."""
+    from simhum_description.calibration import load_calibration
+    from simhum_description.paths import default_calibration
+
+    camera = load_calibration(default_calibration())
+    return width, max(1, round(width * camera.height / camera.width))
 
 
 def step(title: str, command: list[str], done: Path | None, log: list[dict]) -> None:
@@ -63,13 +73,14 @@ def run_demo(preset_name: str, out: Path, workers: int) -> int:
     train_dir, model_dir = out / "train", out / "model"
     py = [sys.executable, "-m"]
     tasks = ["--tasks", *preset.tasks]
-    size = ["--width", str(preset.image_size), "--height", str(preset.image_size)]
+    width, height = image_size(preset.image_width)
+    size = ["--width", str(width), "--height", str(height)]
     common = [*tasks, *size, "--workers", str(workers), "--out", str(episodes)]
     log: list[dict] = []
     started = time.monotonic()
 
     step(
-        "1a. simulation demonstrations (robot, sim look)",
+        "1a. simulation demonstrations (robot, randomised sim look, whole placement grid)",
         [
             *py,
             "simhum_sim_bridge.generate",
@@ -77,19 +88,19 @@ def run_demo(preset_name: str, out: Path, workers: int) -> int:
             "--domains",
             "sim",
             "-n",
-            str(preset.sim_episodes),
+            f"{preset.sim_episodes}",
         ],
         None,
         log,
     )
     step(
-        "1b. proxy-human demonstrations (rendered hand, proxy-real look)",
+        "1b. proxy-human demonstrations (rendered hand, many looks and clutter, inner grid)",
         [
             *py,
             "simhum_human_capture.proxy_human",
             *common,
             "--domains",
-            "real",
+            "human_wild",
             "-n",
             str(preset.human_episodes),
         ],
@@ -97,7 +108,7 @@ def run_demo(preset_name: str, out: Path, workers: int) -> int:
         log,
     )
     step(
-        "1c. a few proxy-real robot demonstrations",
+        "1c. a few proxy-real robot demonstrations (one lab look, inner grid)",
         [
             *py,
             "simhum_sim_bridge.generate",
@@ -122,12 +133,13 @@ def run_demo(preset_name: str, out: Path, workers: int) -> int:
             "--out",
             str(store),
             "--image-size",
-            str(preset.image_size),
+            str(width),
+            str(height),
         ],
         None,
         log,
     )
-    final = train_dir / "simhum" / "finetune" / "final.pt"
+    finetune = train_dir / "simhum" / "finetune"
     step(
         "3. SimHum training: sim + human pre-training, real fine-tuning",
         [
@@ -144,13 +156,20 @@ def run_demo(preset_name: str, out: Path, workers: int) -> int:
             "--set",
             f"stages.1.steps={preset.finetune_steps}",
         ],
-        final,
+        finetune / "final.pt",
         log,
     )
     model = model_dir / "simhum_policy.onnx"
     step(
         "4. ONNX export with its contract, parity-checked",
-        [*py, "simhum_train.export", "--checkpoint", str(final), "--out", str(model_dir)],
+        [
+            *py,
+            "simhum_train.export",
+            "--checkpoint",
+            str(finetune / "best.pt"),
+            "--out",
+            str(model_dir),
+        ],
         model,
         log,
     )
@@ -164,8 +183,10 @@ def run_demo(preset_name: str, out: Path, workers: int) -> int:
     report = run_evaluation(
         str(model),
         preset.tasks[0],
-        [IN_DISTRIBUTION, *OUT_OF_DISTRIBUTION],
-        preset.eval_episodes,
+        {
+            IN_DISTRIBUTION: preset.eval_episodes,
+            **dict.fromkeys(OUT_OF_DISTRIBUTION, preset.ood_episodes),
+        },
         out / "eval",
         record_first=True,
     )
@@ -187,9 +208,10 @@ def run_demo(preset_name: str, out: Path, workers: int) -> int:
     print("\n=== 6. summary")
     print_report(report, out / "eval")
     print(f"""
-what the numbers mean: success rate over {preset.eval_episodes} episodes per scene variant,
-with its standard error; 'real' is the proxy-real look the policy was fine-tuned in (held-out
-seeds), the real_ood_* variants add unseen backgrounds, distractors or extreme lighting.
+what the numbers mean: success rate over {preset.eval_episodes} episodes in distribution and
+{preset.ood_episodes} per out-of-distribution variant, with its standard error; 'real' is the
+proxy-real look the policy was fine-tuned in (held-out seeds), the real_ood_* variants add
+unseen backgrounds, distractors or extreme lighting.
 This is the offline proxy world (MuJoCo looks standing in for the real robot and a human
 hand): the numbers measure the pipeline, not a physical robot.
 

@@ -101,15 +101,16 @@ class EvaluationClient:
 def run_evaluation(
     policy: str,
     task: str,
-    variants: list[str],
-    episodes: int,
+    episodes: dict[str, int],
     run_dir: Path,
     record_first: bool = False,
     split: str = "in",
 ) -> dict:
-    """Evaluate ``policy`` over ``episodes`` per variant; returns (and writes) the results."""
+    """Evaluate ``policy`` over ``episodes[variant]`` episodes of each variant (seeds
+    EVAL_SEED_OFFSET + k); returns (and writes) the results."""
     from tqdm import tqdm
 
+    variants = list(episodes)
     run_dir.mkdir(parents=True, exist_ok=True)
     bringup = Bringup(
         mode="sim",
@@ -135,9 +136,10 @@ def run_evaluation(
                     "the policy never started commanding; see the node logs "
                     f"in {run_dir / 'graph' / 'logs'}"
                 )
-            with tqdm(total=episodes * len(variants), desc="evaluating", unit="episode") as bar:
+            total = sum(episodes.values())
+            with tqdm(total=total, desc="evaluating", unit="episode") as bar:
                 for variant in variants:
-                    for k in range(episodes):
+                    for k in range(episodes[variant]):
                         seed = EVAL_SEED_OFFSET + k
                         record = record_first and recorded is None
                         outcome = run_episode(client, supervisor, task, seed, variant, record)
@@ -172,6 +174,8 @@ def run_episode(
     record: bool,
 ) -> dict:
     """One evaluation episode through the live graph."""
+    from simhum_sim_bridge.generate import domain_label
+
     E = client.EpisodeEvent
     client.events.clear()
     reply = client.call(
@@ -187,7 +191,7 @@ def run_episode(
             client.Record.Request(
                 action=client.Record.Request.ACTION_START,
                 task=task,
-                domain="sim",
+                domain=domain_label(variant),  # the source domain; the variant is in the note
                 embodiment="robot",
                 operator_name="simhum eval",
                 note=f"closed-loop evaluation, variant {variant}, seed {seed}",
@@ -269,7 +273,12 @@ def add_eval_command(commands) -> None:
     parser.set_defaults(
         run=lambda a: print_report(
             run_evaluation(
-                a.policy, a.task, a.variants, a.episodes, a.out, a.record_first, a.split
+                a.policy,
+                a.task,
+                dict.fromkeys(a.variants, a.episodes),
+                a.out,
+                a.record_first,
+                a.split,
             ),
             a.out,
         )

@@ -2,7 +2,9 @@
 
 On machines with no camera and no person, this stands in for human demonstrations: a
 skin-toned hand (palm, five three-bone fingers, forearm), no robot in view, seen by the
-calibrated camera in the proxy-real look. The hand follows the expert's waypoint plan with
+calibrated camera. People record anywhere, so by default each episode has its own
+``human_wild`` look (table, background, lights, camera and clutter varied widely), with the
+objects on the inner placement grid. The hand follows the expert's waypoint plan with
 its pinch point where the robot's tool would be (so retargeting it gives the expert's tool
 pose back); objects it pinches are carried kinematically. Episodes record its ground-truth
 keypoints as the HandPose and the pinch pose as the EndEffectorTarget.
@@ -228,11 +230,12 @@ def human_episode(robot, camera: CameraCalibration, spec: EpisodeSpec, writer) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``simhum_generate_human``: proxy-human episodes in the proxy-real look."""
+    """``simhum_generate_human``: proxy-human episodes, by default in the human_wild look."""
     from simhum_sim_bridge.generate import Source, generate
 
     source = Source("human", "simhum_human_capture.proxy_human:human_episode")
-    return generate(argv, source, "Proxy-human demonstrations as rosbag2 episodes.", ["real"])
+    description = "Proxy-human demonstrations as rosbag2 episodes."
+    return generate(argv, source, description, ["human_wild"])
 
 
 if __name__ == "__main__":

@@ -19,8 +19,10 @@ def test_generated_human_episode(tmp_path, camera) -> None:
         == 0
     )
     (bag,) = (tmp_path / "stack" / "human").glob("human-*")
+    assert bag.name == "human-stack-human_wild-in-000000"  # the wild look, the inner grid
     meta = read_metadata(bag)
     assert (meta.domain, meta.embodiment, meta.task) == ("human", "human", "stack")
+    assert meta.note.endswith("scene domain human_wild, split in")
     messages: dict[str, list] = {}
     with Reader(bag) as reader:
         for conn, _, raw in reader.messages():

@@ -12,9 +12,12 @@ import numpy as np
 from simhum_description.kinematics import IKSolver, robot_state
 from simhum_description.pose_math import pose_to_vector, vector_to_pose
 from simhum_description.robot import RobotDescription
-from simhum_policy_node.ensembling import TemporalEnsembler
+from simhum_policy_node.ensembling import DEFAULT_DECAY, TemporalEnsembler
 from simhum_policy_node.onnx_policy import OnnxPolicy, PolicyContractError
 from simhum_policy_node.safety import SafetyLimits, UnsafeCommandError, check_fresh, safe_command
+
+# The action-layout slices that each action space is read through (see to_joints).
+ACTION_SLICES = {"relative_ee": ("position", "rot6d"), "joint_positions": ("joint_positions",)}
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class PolicyController:
         robot: RobotDescription,
         limits: SafetyLimits,
         ensemble: bool = True,
-        ensemble_decay: float = 0.01,
+        ensemble_decay: float = DEFAULT_DECAY,
         seed: int = 0,
     ) -> None:
         contract = policy.contract
@@ -56,6 +59,12 @@ class PolicyController:
         self.period = 1.0 / contract.control_hz
         self.proprio = layout_slices(contract.proprio_layout)
         self.action = layout_slices(contract.action_layout)
+        missing = [n for n in ACTION_SLICES[contract.action_space] if n not in self.action]
+        if missing:
+            raise PolicyContractError(
+                f"{contract.path}: metadata 'action_layout' lacks {missing}, which action "
+                f"space '{contract.action_space}' needs"
+            )
         self.ik = IKSolver(robot)
         rot6d = self.action.get("rot6d") if contract.action_space == "relative_ee" else None
         self.ensembler = TemporalEnsembler(contract.chunk_length, ensemble_decay, ensemble, rot6d)
@@ -65,13 +74,14 @@ class PolicyController:
         self.step_index = 0
         self.last_command: np.ndarray | None = None
 
-    def reset(self, q: np.ndarray) -> None:
-        """A new episode from joint positions ``q``: history and ensembling start afresh."""
+    def reset(self) -> None:
+        """A new episode: history, ensembling and the last command start afresh; the next
+        step starts from its joint positions."""
         self.images.clear()
         self.states.clear()
         self.ensembler.reset()
         self.step_index = 0
-        self.last_command = np.asarray(q, dtype=np.float64).copy()
+        self.last_command = None
 
     def proprio_vector(self, q: np.ndarray) -> np.ndarray:
         """The raw proprioception of joint positions ``q`` in the contract's layout."""
@@ -94,8 +104,8 @@ class PolicyController:
     def step(self, image: np.ndarray, q: np.ndarray, ages: dict[str, float]) -> StepResult:
         """One control step from the latest image and joint positions; ``ages`` are the
         observations' ages in seconds at this moment."""
-        if self.last_command is None:
-            self.reset(q)
+        if self.last_command is None:  # an episode's first step: start from where the arm is
+            self.last_command = np.asarray(q, dtype=np.float64).copy()
         try:
             check_fresh(ages, self.limits)
         except UnsafeCommandError as err:
@@ -136,9 +146,7 @@ class PolicyController:
     def to_joints(self, action: np.ndarray) -> np.ndarray:
         """Joint targets of an absolute action (IK warm-started from the last command)."""
         if self.contract.action_space == "joint_positions":
-            q = self.last_command.copy()
-            q[self.action["joints"]] = action[self.action["joints"]]
-            return q
+            return np.asarray(action[self.action["joint_positions"]], dtype=np.float64)
         pose = slice(self.action["position"].start, self.action["rot6d"].stop)
         result = self.ik.solve(vector_to_pose(action[pose]), self.last_command)
         aperture = float(action[self.action["gripper"]][0]) if "gripper" in self.action else 1.0

@@ -1,10 +1,12 @@
-"""Temporal ensembling of action chunks (ACT, Zhao et al. 2023).
+"""Temporal ensembling of action chunks (after ACT, Zhao et al. 2023).
 
 Every inference predicts a chunk of actions for the coming control steps; the action applied
 at a step is the weighted mean of every chunk's prediction for that step, with weight
-exp(-decay * i) for the i-th oldest prediction. Actions are absolute (poses in the base frame
-as position + 6D rotation, or joint positions), so predictions made at different times are
-comparable; 6D rotations are re-orthonormalised after averaging.
+exp(-decay * age), where age is the number of control steps since that chunk was predicted:
+the newest prediction weighs most, decay 0 averages uniformly (ACT weights the oldest most,
+which lags when chunks are long). Actions are absolute (poses in the base frame as position +
+6D rotation, or joint positions), so predictions made at different times are comparable; 6D
+rotations are re-orthonormalised after averaging.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ import numpy as np
 
 from simhum_description.pose_math import matrix_from_rot6d, rot6d_from_matrix
 
+# Weight decay per control step of a prediction's age: at 0.5 a prediction 2 steps old
+# weighs 0.37 of the newest, one 6 steps old 0.05.
+DEFAULT_DECAY = 0.5
+
 
 class TemporalEnsembler:
     """Weighted mean of overlapping chunk predictions; ``enabled=False`` applies the latest
@@ -23,7 +29,7 @@ class TemporalEnsembler:
     def __init__(
         self,
         chunk_length: int,
-        decay: float = 0.01,
+        decay: float = DEFAULT_DECAY,
         enabled: bool = True,
         rot6d: slice | None = None,
     ) -> None:
@@ -54,11 +60,12 @@ class TemporalEnsembler:
 
     def action(self, step: int) -> np.ndarray | None:
         """The action for control step ``step``, or None if no chunk covers it."""
-        predictions = [c[step - s] for s, c in self._chunks if 0 <= step - s < len(c)]
-        if not predictions:
+        covering = [(step - s, c) for s, c in self._chunks if 0 <= step - s < len(c)]
+        if not covering:
             return None
-        weights = np.exp(-self.decay * np.arange(len(predictions)))  # oldest first
-        mean = np.average(np.stack(predictions), axis=0, weights=weights)
+        ages = np.array([age for age, _ in covering], dtype=np.float64)
+        predictions = np.stack([c[age] for age, c in covering])
+        mean = np.average(predictions, axis=0, weights=np.exp(-self.decay * ages))
         if self.rot6d is not None:
             mean[self.rot6d] = rot6d_from_matrix(matrix_from_rot6d(mean[self.rot6d]))
         return mean

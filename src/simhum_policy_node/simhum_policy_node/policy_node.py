@@ -27,6 +27,7 @@ from simhum_description.ros_node import declare, run
 from simhum_description.topics import load_topics
 from simhum_msgs.msg import EpisodeEvent, PolicyStatus
 from simhum_policy_node.controller import PolicyController
+from simhum_policy_node.ensembling import DEFAULT_DECAY
 from simhum_policy_node.onnx_policy import PROVIDER_PREFERENCE, OnnxPolicy, PolicyContractError
 from simhum_policy_node.safety import SafetyLimits
 
@@ -37,7 +38,11 @@ PARAMETERS = {
     "providers": (list(PROVIDER_PREFERENCE), "execution providers in order of preference"),
     "trt_cache_dir": ("", "TensorRT engine cache folder (empty: beside the model)"),
     "ensemble": (True, "temporal ensembling of action chunks"),
-    "ensemble_decay": (0.01, "ensembling weight decay exp(-decay * i), oldest first"),
+    "ensemble_decay": (
+        DEFAULT_DECAY,
+        "ensembling weight exp(-decay * age in control steps): the newest chunk weighs most, "
+        "0 averages uniformly",
+    ),
     "max_step_rad": (0.15, "largest joint target change per control cycle"),
     "stale_after_s": (0.3, "hold when the camera or joint states are older than this"),
     "warmup_iterations": (3, "model calls before the first command"),
@@ -79,6 +84,7 @@ class PolicyNode(Node):
         topics = load_topics()
         self.image: tuple[float, np.ndarray] | None = None
         self.joints: tuple[float, np.ndarray] | None = None
+        self.episode_start = float("-inf")  # observations stamped earlier are the last episode's
         self.create_subscription(Image, topics.camera_image, self.on_image, LATEST_ONLY)
         self.create_subscription(JointState, topics.joint_states, self.on_joints, LATEST_ONLY)
         self.create_subscription(EpisodeEvent, topics.episode_events, self.on_episode, 10)
@@ -104,6 +110,8 @@ class PolicyNode(Node):
             )
             raise SystemExit(2)
         stamp = from_time(msg.header.stamp)
+        if stamp < self.episode_start:
+            return
         try:
             pixels = image_array(msg)
         except ValueError as err:
@@ -121,6 +129,9 @@ class PolicyNode(Node):
 
     def on_joints(self, msg: JointState) -> None:
         """Keep the latest joint positions, in URDF order."""
+        stamp = from_time(msg.header.stamp)
+        if stamp < self.episode_start:
+            return
         try:
             order = self.robot.indices(list(msg.name))
         except DescriptionError as err:
@@ -128,13 +139,15 @@ class PolicyNode(Node):
             return
         q = np.zeros(self.robot.dof)
         q[order] = msg.position
-        self.joints = (from_time(msg.header.stamp), q)
+        self.joints = (stamp, q)
 
     def on_episode(self, msg: EpisodeEvent) -> None:
-        """A new episode starts: forget the previous one's history."""
-        if msg.event == EpisodeEvent.EVENT_START and self.joints is not None:
-            self.controller.reset(self.joints[1])
-            self.image = None
+        """A new episode starts (the scene was reset): forget the previous one's observations
+        and history; the controller starts again from the first joint state of this one."""
+        if msg.event == EpisodeEvent.EVENT_START:
+            self.episode_start = from_time(msg.header.stamp)
+            self.image = self.joints = None
+            self.controller.reset()
 
     def now(self) -> float:
         """Node time in seconds (simulation time under use_sim_time)."""
@@ -202,8 +215,7 @@ class PolicyNode(Node):
     def on_stop(self, request: Trigger.Request, response: Trigger.Response):
         """Stop commanding and forget the episode's history; the arm holds."""
         self.running, self.hold_reason = False, "stopped"
-        if self.joints is not None:
-            self.controller.reset(self.joints[1])
+        self.controller.reset()
         response.success, response.message = True, "stopped"
         return response
 

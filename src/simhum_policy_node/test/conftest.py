@@ -3,14 +3,17 @@ the project's own commands: generate, convert, train both stages, export."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).parent))  # the tests' helper modules (toy_policy)
+
 TINY = {
     "model.backbone_widths": "[8, 16]",
     "model.groups": "4",
-    "model.tokens_per_side": "2",
+    "model.keypoints": "4",
     "model.d_model": "32",
     "model.heads": "2",
     "model.encoder_layers": "1",

@@ -1,13 +1,20 @@
-"""The control step without ROS: ensembling in effect, history, and the watchdog."""
+"""The control step without ROS: ensembling in effect, history, the watchdog, episode
+resets, and the joint-position action space."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pytest
+from toy_policy import write_joint_position_policy
 
 from simhum_description.kinematics import start_configuration
 from simhum_policy_node.controller import PolicyController
-from simhum_policy_node.onnx_policy import OnnxPolicy
+from simhum_policy_node.onnx_policy import OnnxPolicy, PolicyContractError
 from simhum_policy_node.safety import SafetyLimits
+
+FRESH = {"camera": 0.01, "joint_states": 0.01}
 
 
 def run(policy: OnnxPolicy, robot, ensemble: bool, steps: int = 6) -> np.ndarray:
@@ -44,3 +51,52 @@ def test_stale_observation_computes_no_command(tiny_policy, robot) -> None:
     )
     assert result.command is None and "camera 0.50 s old" in result.reason
     assert result.inference_ms == 0.0  # the model was not even run
+
+
+def joint_policy(folder, robot, target: np.ndarray, **overrides: str) -> OnnxPolicy:
+    path = write_joint_position_policy(folder, robot, target, **overrides)
+    return OnnxPolicy(path, providers=["CPUExecutionProvider"])
+
+
+def test_joint_position_policy_commands_its_joint_targets(tmp_path, robot) -> None:
+    q = start_configuration(robot)
+    target = q.copy()
+    target[robot.indices(robot.arm_joint_names)] += 0.05  # within one step's limits
+    controller = PolicyController(joint_policy(tmp_path, robot, target), robot, SafetyLimits())
+    image = np.zeros((32, 32, 3), np.uint8)
+    for _ in range(3):
+        result = controller.step(image, q, FRESH)
+        assert result.command is not None, result.reason
+        np.testing.assert_allclose(result.command, target, atol=1e-4)
+
+
+def test_joint_position_layout_must_name_its_slice(tmp_path, robot) -> None:
+    q = start_configuration(robot)
+    layout = json.dumps([["joints", 0, robot.dof]])
+    policy = joint_policy(tmp_path, robot, q, action_layout=layout)
+    with pytest.raises(PolicyContractError, match=r"lacks \['joint_positions'\]"):
+        PolicyController(policy, robot, SafetyLimits())
+
+
+def test_reset_starts_from_the_first_joint_state_of_the_episode(tmp_path, robot) -> None:
+    """After reset(), history, ensembling and the last command start from the next step's
+    joint positions, not from where the previous episode left the arm."""
+    ready = start_configuration(robot)
+    arm = robot.indices(robot.arm_joint_names)
+    target = ready.copy()
+    target[arm] += 0.6
+    policy = joint_policy(tmp_path, robot, target)
+    controller = PolicyController(policy, robot, SafetyLimits(max_step_rad=0.15))
+    image = np.zeros((32, 32, 3), np.uint8)
+    q = ready
+    for _ in range(6):  # the previous episode: the arm walks to the target
+        q = controller.step(image, q, FRESH).command
+    assert np.abs(q - ready).max() > 0.5
+    controller.reset()
+    assert controller.last_command is None and controller.ensembler.size == 0
+    result = controller.step(image, ready, FRESH)  # the scene put the arm back at ready
+    assert result.command is not None, result.reason
+    assert np.abs(result.command - ready).max() <= 0.15 + 1e-9  # one step from ready
+    assert controller.ensembler.size == 1 and controller.step_index == 1
+    proprio = controller.proprio_vector(ready)
+    assert all(np.allclose(s, proprio) for s in controller.states)  # no previous history

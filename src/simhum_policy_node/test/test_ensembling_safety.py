@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from simhum_description.pose_math import matrix_from_rot6d, rot6d_from_matrix
-from simhum_policy_node.ensembling import TemporalEnsembler
+from simhum_policy_node.ensembling import DEFAULT_DECAY, TemporalEnsembler
 from simhum_policy_node.safety import SafetyLimits, UnsafeCommandError, check_fresh, safe_command
 
 
@@ -20,12 +20,27 @@ def test_ensembling_averages_overlapping_predictions() -> None:
     assert ensembler.action(9) is None
 
 
-def test_ensembling_weights_favour_the_oldest() -> None:
+def test_ensembling_weights_favour_the_newest() -> None:
     ensembler = TemporalEnsembler(chunk_length=3, decay=1.0)
     ensembler.add(0, np.zeros((3, 1)))
     ensembler.add(1, np.ones((3, 1)))
-    expected = np.exp(-1.0) / (1 + np.exp(-1.0))
+    expected = 1 / (1 + np.exp(-1.0))  # weights exp(-age): 1 for the newest, e^-1 for the other
     assert ensembler.action(1)[0] == pytest.approx(expected)
+    assert ensembler.action(2)[0] == pytest.approx(expected)  # ages 1 and 2: the same ratio
+
+
+def test_default_ensembling_follows_the_newest_chunk() -> None:
+    """16-step chunks of a target moving one unit per step: the chunk predicted at step s
+    says s; at step 15 sixteen predictions (0 to 15) overlap."""
+    default, uniform = TemporalEnsembler(chunk_length=16), TemporalEnsembler(16, decay=0.0)
+    for ensembler in (default, uniform):
+        for step in range(16):
+            ensembler.add(step, np.full((16, 1), float(step)))
+    action = default.action(15)[0]
+    assert abs(action - 15.0) < abs(action - 0.0)  # nearer the newest than the oldest
+    assert 15.0 - action < 2.0  # lags the newest prediction by less than two steps
+    assert uniform.action(15)[0] == pytest.approx(7.5)  # decay 0: the plain mean
+    assert default.decay == DEFAULT_DECAY == 0.5
 
 
 def test_disabled_ensembling_uses_the_latest_chunk() -> None:

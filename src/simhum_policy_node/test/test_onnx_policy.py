@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
+from toy_policy import CHUNK, JOINTS, STATS, STEPS, A, H, P, T, W, write_toy_policy
 
 from simhum_policy_node.onnx_policy import (
     CONTRACT_KEYS,
@@ -17,95 +17,6 @@ from simhum_policy_node.onnx_policy import (
     PolicyContractError,
     choose_providers,
 )
-
-T, H, W, P, CHUNK, A, STEPS = 2, 8, 6, 3, 5, 4, 4
-IR_VERSION = 8  # what opset 17 needs; this onnx package would default to a newer one
-JOINTS = ["j1", "j2", "gripper"]
-STATS = {
-    "proprio_mean": [0.1, -0.2, 0.3],
-    "proprio_std": [2.0, 0.5, 1.0],
-    "action_mean": [1.0, 2.0, 3.0, 4.0],
-    "action_std": [0.1, 0.2, 0.3, 0.4],
-}
-
-
-def metadata(**overrides: str) -> dict[str, str]:
-    values = {
-        "simhum_contract_version": "1",
-        "model_id": "toy",
-        "config_hash": "0" * 64,
-        "joint_names": json.dumps(JOINTS),
-        "tool_frame": "tcp",
-        "base_frame": "base_link",
-        "image_width": str(W),
-        "image_height": str(H),
-        "image_encoding": "rgb8",
-        "observation_history": str(T),
-        "proprio_dim": str(P),
-        "action_space": "relative_ee",
-        "action_dim": str(A),
-        "chunk_length": str(CHUNK),
-        "control_hz": "10.0",
-        "num_sampling_steps": str(STEPS),
-        "denoiser_file": "toy.denoiser.onnx",
-        "normalization": json.dumps(STATS),
-        "proprio_layout": json.dumps([["position", 0, 3]]),
-        "action_layout": json.dumps([["position", 0, 3], ["gripper", 3, 4]]),
-        "encoder_inputs": json.dumps(["image", "proprio"]),
-        "encoder_outputs": json.dumps(["cond"]),
-        "denoiser_inputs": json.dumps(["cond", "noisy_action", "timestep"]),
-        "denoiser_outputs": json.dumps(["velocity"]),
-    }
-    return {**values, **overrides}
-
-
-def write_toy_policy(folder: Path, chunk: int = CHUNK, **overrides: str) -> Path:
-    """cond = proprio + mean(image) / 255; velocity = mean(cond) + t - noisy_action."""
-    f32 = TensorProto.FLOAT
-    encoder = helper.make_graph(
-        [
-            helper.make_node("Cast", ["image"], ["image_f"], to=f32),
-            helper.make_node(
-                "ReduceMean", ["image_f"], ["pixel_mean"], axes=[2, 3, 4], keepdims=0
-            ),
-            helper.make_node("Div", ["pixel_mean", "c255"], ["scaled"]),
-            helper.make_node("Unsqueeze", ["scaled", "axis_last"], ["scaled_3d"]),
-            helper.make_node("Add", ["proprio", "scaled_3d"], ["cond"]),
-        ],
-        "encoder",
-        [
-            helper.make_tensor_value_info("image", TensorProto.UINT8, ["B", T, H, W, 3]),
-            helper.make_tensor_value_info("proprio", f32, ["B", T, P]),
-        ],
-        [helper.make_tensor_value_info("cond", f32, ["B", T, P])],
-        [
-            helper.make_tensor("c255", f32, [], [255.0]),
-            helper.make_tensor("axis_last", TensorProto.INT64, [1], [2]),
-        ],
-    )
-    denoiser = helper.make_graph(
-        [
-            helper.make_node("ReduceMean", ["cond"], ["cond_mean"], axes=[1, 2], keepdims=1),
-            helper.make_node("Unsqueeze", ["timestep", "axes_12"], ["t_3d"]),
-            helper.make_node("Add", ["cond_mean", "t_3d"], ["drift"]),
-            helper.make_node("Sub", ["drift", "noisy_action"], ["velocity"]),
-        ],
-        "denoiser",
-        [
-            helper.make_tensor_value_info("cond", f32, ["B", T, P]),
-            helper.make_tensor_value_info("noisy_action", f32, ["B", chunk, A]),
-            helper.make_tensor_value_info("timestep", f32, ["B"]),
-        ],
-        [helper.make_tensor_value_info("velocity", f32, ["B", chunk, A])],
-        [helper.make_tensor("axes_12", TensorProto.INT64, [2], [1, 2])],
-    )
-    opset = {"opset_imports": [helper.make_opsetid("", 17)], "ir_version": IR_VERSION}
-    encoder_model = helper.make_model(encoder, **opset)
-    helper.set_model_props(encoder_model, metadata(**overrides))
-    path = folder / "toy.onnx"
-    onnx.save(encoder_model, path)
-    onnx.save(helper.make_model(denoiser, **opset), folder / "toy.denoiser.onnx")
-    return path
 
 
 def reference_sample(image: np.ndarray, proprio_raw: np.ndarray, seed: int) -> np.ndarray:

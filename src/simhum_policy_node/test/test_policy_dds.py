@@ -12,11 +12,14 @@ import onnx
 import pytest
 from onnx import numpy_helper
 from sensor_msgs.msg import JointState
+from toy_policy import write_joint_position_policy
 from trajectory_msgs.msg import JointTrajectory
 
 from simhum_description.synthetic import serial_arm_urdf
 from simhum_description.topics import load_topics
-from simhum_msgs.msg import PolicyStatus
+from simhum_msgs.msg import EpisodeEvent, PolicyStatus
+from simhum_msgs.srv import ResetScene
+from simhum_sim_bridge.rollout import ready_pose
 
 TOPICS = load_topics()
 
@@ -28,6 +31,8 @@ class Watch:
         self.commands: list[JointTrajectory] = []
         self.status: list[PolicyStatus] = []
         self.joints: list[JointState] = []
+        self.events: list[EpisodeEvent] = []
+        node.create_subscription(EpisodeEvent, TOPICS.episode_events, self.events.append, 10)
         node.create_subscription(
             JointTrajectory, TOPICS.joint_trajectory, self.commands.append, 50
         )
@@ -64,6 +69,32 @@ def test_trained_policy_drives_the_arm(tiny_policy, start_node, ros_node, spin, 
     # the arm follows: measured positions are near the recent commands
     latest = np.array(watch.commands[-1].points[0].positions)
     assert np.abs(np.array(watch.joints[-1].position) - latest).max() < 0.3
+
+
+def test_new_episode_starts_from_the_ready_pose(start_node, ros_node, spin, robot, tmp_path):
+    """After ResetScene (the arm back at its ready pose) the policy starts again from there,
+    not from where the previous episode left the arm."""
+    ready = ready_pose(robot)
+    target = ready.copy()
+    target[robot.indices(["shoulder_pan_joint", "wrist_roll_joint"])] += 0.6
+    model = write_joint_position_policy(tmp_path, robot, target)
+    bridge, policy = start_graph(start_node, str(model))
+    watch = Watch(ros_node)
+    log = lambda: bridge.output() + policy.output()  # noqa: E731
+    position = lambda: np.array(watch.joints[-1].position)  # noqa: E731
+    assert spin(lambda: watch.joints and np.abs(position() - ready).max() > 0.4, 60), log()
+    client = ros_node.create_client(ResetScene, TOPICS.reset_scene)
+    assert client.wait_for_service(timeout_sec=20)
+    future = client.call_async(ResetScene.Request(task="pick_place", seed=1, variant="real"))
+    assert spin(future.done) and future.result().ok
+    assert spin(
+        lambda: any(e.event == EpisodeEvent.EVENT_START and e.seed == 1 for e in watch.events)
+    )
+    seen = len(watch.commands)
+    assert spin(lambda: len(watch.commands) >= seen + 10, timeout=30), log()
+    after = np.array([c.points[0].positions for c in watch.commands[seen:]])
+    # the new episode's first command is one step (0.15 rad) from the ready pose
+    assert np.abs(after - ready).max(axis=1).min() < 0.2
 
 
 def test_model_for_another_robot_is_refused(tiny_policy, tmp_path, ros_env):

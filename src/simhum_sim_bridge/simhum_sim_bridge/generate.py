@@ -2,8 +2,10 @@
 
 N episodes per task and domain, in parallel worker processes, with a progress bar;
 resumable (finished episodes are skipped, half-written ones redone) and deterministic
-(episode k of a task uses seed ``seed + k`` whatever the number of workers). The same
-machinery generates proxy-human episodes (``simhum_generate_human``, simhum_human_capture).
+(episode k of a task uses seed ``seed + k`` whatever the number of workers). Objects are
+placed on the ``--split`` of the placement grid: by default the whole grid for ``sim`` and the
+inner (in-distribution) grid for every other look. The same machinery generates proxy-human
+episodes (``simhum_generate_human``, simhum_human_capture).
 
     simhum_generate --out runs/demos --tasks pick_place push --domains sim real -n 50
 """
@@ -28,7 +30,7 @@ from simhum_description.errors import DescriptionError
 from simhum_description.paths import default_calibration, default_urdf
 from simhum_description.robot import RobotDescription, load_robot
 from simhum_description.topics import load_topics
-from simhum_sim_bridge.domains import DOMAINS
+from simhum_sim_bridge.domains import DOMAINS, default_split
 from simhum_sim_bridge.grid import SPLITS
 from simhum_sim_bridge.rollout import EpisodeSpec, run_episode
 from simhum_sim_bridge.scene import SceneConfig
@@ -142,7 +144,14 @@ def plan_episodes(args: argparse.Namespace) -> list[EpisodeSpec]:
     """All episodes the command asks for, in a fixed order."""
     scene = SceneConfig(image_width=args.width, image_height=args.height)
     return [
-        EpisodeSpec(task, domain, args.seed + k, args.split, args.control_hz, scene=scene)
+        EpisodeSpec(
+            task,
+            domain,
+            args.seed + k,
+            args.split or default_split(domain),
+            args.control_hz,
+            scene=scene,
+        )
         for task in args.tasks
         for domain in args.domains
         for k in range(args.episodes)
@@ -165,7 +174,11 @@ def generate(
         "--domains", nargs="+", default=default_domains, choices=DOMAINS, help="scene looks"
     )
     parser.add_argument("-n", "--episodes", type=int, default=10, help="per task and domain")
-    parser.add_argument("--split", default="in", choices=SPLITS, help="placement grid split")
+    parser.add_argument(
+        "--split",
+        choices=SPLITS,
+        help="placement grid split (default: 'all' for sim, 'in' for the other domains)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode")
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--height", type=int, default=128)

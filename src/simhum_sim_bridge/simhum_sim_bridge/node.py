@@ -94,7 +94,6 @@ class SimBridgeNode(Node):
         self.create_service(ResetScene, topics.reset_scene, self.on_reset)
 
         self._start_scene(self.episode)
-        self._wall0, self._sim0 = time.monotonic(), self.runner.time
         self.physics_steps = 0
         self.tick_period = 1.0 / p["tick_hz"]
         self.create_timer(self.tick_period, self.tick)
@@ -104,8 +103,11 @@ class SimBridgeNode(Node):
         )
 
     def _start_scene(self, spec: EpisodeSpec) -> None:
+        """Build and switch to a scene; simulated time then runs on in real time from now,
+        rather than catching up the wall time the build took in one burst."""
         self.runner.reset(make_scene(self.robot, self.calibration, spec), spec.seed, self.timeout)
         self.episode = spec
+        self._wall0, self._sim0 = time.monotonic(), self.runner.time
         self._publish_event(EpisodeEvent.EVENT_START, "")
 
     def tick(self) -> None:

@@ -1,4 +1,4 @@
-"""``simhum_preview_domains``: a contact sheet of every visual domain for every task.
+"""``simhum_preview_domains``: a contact sheet of a few looks of every visual domain.
 
 simhum_preview_domains --out docs/sim_domains.png
 """
@@ -8,38 +8,62 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import mujoco
 import numpy as np
 from PIL import Image, ImageDraw
 
 from simhum_description import load_calibration, load_robot
+from simhum_description.calibration import CameraCalibration
 from simhum_description.paths import default_calibration, default_urdf
-from simhum_sim_bridge.domains import DOMAINS
+from simhum_description.robot import RobotDescription
+from simhum_sim_bridge.domains import DOMAINS, default_split
 from simhum_sim_bridge.render import CameraRenderer, observe
-from simhum_sim_bridge.rollout import EpisodeSpec, make_scene, ready_pose
-from simhum_sim_bridge.scene import CAMERA, SceneConfig
+from simhum_sim_bridge.rollout import EpisodeSpec, make_scene, ready_pose, sample_episode
+from simhum_sim_bridge.scene import CAMERA, SceneConfig, build_world
 from simhum_sim_bridge.tasks import TASKS
 
+ROBOT_FREE = ("human_wild",)  # human recordings have no robot in view
 
-def contact_sheet(seed: int, width: int, height: int) -> Image.Image:
-    """Rows: domains; columns: tasks; each frame at the robot's ready pose."""
+
+def frame(robot: RobotDescription, camera: CameraCalibration, spec: EpisodeSpec) -> np.ndarray:
+    """The episode's first camera frame: the robot at its ready pose, or no robot at all for
+    a human look."""
+    if spec.domain in ROBOT_FREE:
+        task, look, layout = sample_episode(spec)
+        sized = camera.resized(spec.scene.image_width, spec.scene.image_height)
+        model = build_world(sized, task, look, layout, spec.scene, "preview").compile()
+        data = mujoco.MjData(model)
+        mujoco.mj_forward(model, data)
+    else:
+        scene = make_scene(robot, camera, spec)
+        scene.set_robot(ready_pose(robot))
+        model, data, look = scene.model, scene.data, scene.look
+    width, height = spec.scene.image_width, spec.scene.image_height
+    with CameraRenderer(model, CAMERA, width, height) as renderer:
+        return observe(renderer, data, look, np.random.default_rng(spec.seed))
+
+
+def contact_sheet(seed: int, looks: int, width: int, height: int) -> Image.Image:
+    """Rows: domains, each on its default placement split; columns: ``looks`` seeds, the
+    tasks in turn."""
     robot, camera = load_robot(default_urdf()), load_calibration(default_calibration())
+    tasks = sorted(TASKS)
     rows = []
     for domain in DOMAINS:
         row = []
-        for task in sorted(TASKS):
+        for k in range(looks):
             spec = EpisodeSpec(
-                task,
+                tasks[k % len(tasks)],
                 domain,
-                seed,
-                split="all",
+                seed + k,
+                split=default_split(domain),
                 scene=SceneConfig(image_width=width, image_height=height),
             )
-            scene = make_scene(robot, camera, spec)
-            scene.set_robot(ready_pose(robot))
-            with CameraRenderer(scene.model, CAMERA, width, height) as renderer:
-                frame = observe(renderer, scene.data, scene.look, np.random.default_rng(seed))
-            tile = Image.fromarray(frame)
-            ImageDraw.Draw(tile).text((4, 4), f"{domain} / {task}", fill=(255, 255, 255))
+            tile = Image.fromarray(frame(robot, camera, spec))
+            label = f"{domain} / {spec.task} / {spec.split}"
+            ImageDraw.Draw(tile).text(
+                (4, 4), label, fill=(255, 255, 255), stroke_width=1, stroke_fill=(0, 0, 0)
+            )
             row.append(np.asarray(tile))
         rows.append(np.concatenate(row, axis=1))
     return Image.fromarray(np.concatenate(rows, axis=0))
@@ -50,11 +74,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("sim_domains.png"))
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--looks", type=int, default=4, help="looks (seeds) per domain")
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--height", type=int, default=192)
     args = parser.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    contact_sheet(args.seed, args.width, args.height).save(args.out)
+    contact_sheet(args.seed, args.looks, args.width, args.height).save(args.out)
     print(f"wrote {args.out}")
 
 

@@ -59,7 +59,7 @@ def add_box(
 ) -> mujoco.MjsBody:
     """A box resting on the table (or at height ``z``), free-floating or fixed."""
     height = half[2] if z is None else z
-    body = world.add_body(name=name, pos=[pose[0], pose[1], height], quat=_yaw_quat(pose[2]))
+    body = world.add_body(name=name, pos=[pose[0], pose[1], height], quat=yaw_quat(pose[2]))
     if free:
         body.add_freejoint(name=f"{name}_joint")
     body.add_geom(
@@ -74,7 +74,8 @@ def add_box(
     return body
 
 
-def _yaw_quat(yaw: float) -> list[float]:
+def yaw_quat(yaw: float) -> list[float]:
+    """Quaternion (w, x, y, z) of a rotation by ``yaw`` about the vertical."""
     return [float(np.cos(yaw / 2)), 0.0, 0.0, float(np.sin(yaw / 2))]
 
 

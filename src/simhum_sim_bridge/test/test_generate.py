@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from rosbags.rosbag2 import Reader
 
 from simhum_description.episode_bag import is_complete, read_metadata, typestore
 from simhum_description.topics import load_topics
-from simhum_sim_bridge.generate import main
+from simhum_sim_bridge.generate import main, plan_episodes
 
 
 def read_messages(bag: Path) -> dict[str, list]:
@@ -46,7 +47,7 @@ def test_generated_bag_reads_back(tmp_path: Path, robot) -> None:
         "robot",
         5,
     )
-    assert meta.success
+    assert meta.success and meta.note.endswith("scene domain real, split in")
     topics = load_topics()
     messages = read_messages(bag)
     assert set(messages) == {
@@ -90,17 +91,40 @@ def test_compressed_images_and_resume(tmp_path: Path) -> None:
     ]
     assert main(args) == 0
     bags = sorted(p for p in (tmp_path / "push" / "sim").iterdir() if not p.name.startswith("."))
-    assert [b.name for b in bags] == ["push-sim-in-000000", "push-sim-in-000001"]
+    assert [b.name for b in bags] == ["push-sim-all-000000", "push-sim-all-000001"]
     first = read_messages(bags[0])
     assert load_topics().camera_image_compressed in first
     stamp = (bags[0] / "metadata.yaml").stat().st_mtime_ns
     # a half-written episode (left by a crash) is redone; finished ones are skipped
-    (tmp_path / "push" / "sim" / ".staging" / "push-sim-in-000002").mkdir(parents=True)
+    (tmp_path / "push" / "sim" / ".staging" / "push-sim-all-000002").mkdir(parents=True)
     args[args.index("-n") + 1] = "3"
     assert main(args) == 0
     assert (bags[0] / "metadata.yaml").stat().st_mtime_ns == stamp
-    assert is_complete(tmp_path / "push" / "sim" / "push-sim-in-000002")
-    assert not (tmp_path / "push" / "sim" / ".staging" / "push-sim-in-000002").exists()
+    assert is_complete(tmp_path / "push" / "sim" / "push-sim-all-000002")
+    assert not (tmp_path / "push" / "sim" / ".staging" / "push-sim-all-000002").exists()
+
+
+def test_split_defaults_per_domain() -> None:
+    """Sim covers the whole grid, every other look the inner grid, unless --split says."""
+    args = argparse.Namespace(
+        tasks=["push"],
+        domains=["sim", "human_wild", "real"],
+        episodes=2,
+        seed=3,
+        split=None,
+        control_hz=10.0,
+        width=32,
+        height=32,
+    )
+    specs = plan_episodes(args)
+    assert [(s.domain, s.split, s.seed) for s in specs[::2]] == [
+        ("sim", "all", 3),
+        ("human_wild", "in", 3),
+        ("real", "in", 3),
+    ]
+    assert specs[0].episode_id == "push-sim-all-000003"
+    args.split = "out"
+    assert {s.split for s in plan_episodes(args)} == {"out"}
 
 
 def test_generation_is_deterministic(tmp_path: Path) -> None:

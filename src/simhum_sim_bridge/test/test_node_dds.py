@@ -130,6 +130,22 @@ def test_reset_scene_service(probe, ros_node, spin) -> None:
     )
 
 
+def test_sim_time_runs_on_in_real_time_after_a_reset(probe, ros_node, spin) -> None:
+    """Building the new scene takes wall time; simulated time must not catch it up in one
+    burst (a stretch of the episode nobody could react to) but start from the new scene."""
+    client = ros_node.create_client(ResetScene, TOPICS.reset_scene)
+    assert client.wait_for_service(timeout_sec=20)
+    future = client.call_async(ResetScene.Request(task="push", seed=4, variant="real"))
+    assert spin(future.done) and future.result().ok
+    assert spin(
+        lambda: any(e.event == EpisodeEvent.EVENT_START and e.seed == 4 for e in probe.events)
+    )
+    t0 = from_time(next(e for e in probe.events if e.seed == 4).header.stamp)
+    assert spin(lambda: probe.sim_time() > t0 + 0.5)
+    first = min(t for t in (from_time(m.clock) for m in probe.clock) if t > t0 + 1e-9)
+    assert first - t0 < 0.1  # a tick or a few (5 ms), not the build's 0.2-0.4 s of wall time
+
+
 def test_expert_over_dds_succeeds(probe, ros_node, spin, robot, camera) -> None:
     """A scripted expert in this process, commanding at 10 Hz over DDS, completes the task
     and the bridge announces the success."""

@@ -14,8 +14,9 @@ import torch
 from simhum_train.policy.config import PolicyConfig
 from simhum_train.policy.modeling import ModularPolicy
 
-FINAL = "final.pt"
-LATEST = "checkpoint.pt"
+FINAL = "final.pt"  # the last step of a stage
+BEST = "best.pt"  # the step with the lowest validation error: what later stages and export use
+LATEST = "checkpoint.pt"  # for resume
 
 
 def module_paths(policy: ModularPolicy) -> list[str]:

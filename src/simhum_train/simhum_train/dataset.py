@@ -14,7 +14,7 @@ from simhum_train import keys
 from simhum_train.action_space import ActionSpace, action_spaces
 from simhum_train.normalize import Normalizer
 from simhum_train.sampler import WindowSampler, split_episodes
-from simhum_train.store import STD_FLOOR, EpisodeStore, StoreInfo
+from simhum_train.store import STD_FLOOR, EpisodeRecord, EpisodeStore, StoreInfo
 
 ACTION_STAT_SAMPLES = 20_000  # anchors used for action statistics (all when fewer)
 
@@ -53,9 +53,19 @@ class DomainWindows:
         return self.batch(self.sampler.sample(rng, size))
 
 
+def first_episodes(records: list[EpisodeRecord], ids: list[int], limit: int) -> list[int]:
+    """Of the store indices ``ids``, the first ``limit`` of each task by episode id (the
+    generator names episodes by seed, so this is seed order), sorted."""
+    by_task: dict[str, list[int]] = {}
+    for i in sorted(ids, key=lambda i: records[i].episode_id):
+        by_task.setdefault(records[i].task, []).append(i)
+    return sorted(i for chosen in by_task.values() for i in chosen[:limit])
+
+
 class TrainingData:
-    """A store in memory, split by episode into train/val per domain, with the policy's
-    action spaces and per-embodiment normalisers."""
+    """A store in memory, split by episode into train/val per domain (optionally only the
+    first episodes of some domains), with the policy's action spaces and per-embodiment
+    normalisers."""
 
     def __init__(
         self,
@@ -66,6 +76,7 @@ class TrainingData:
         val_fraction: float,
         seed: int,
         tasks: list[str] | None = None,
+        episodes: dict[str, int] | None = None,
     ) -> None:
         store = EpisodeStore.open(store_path)
         self.store_path = Path(store_path)
@@ -83,6 +94,8 @@ class TrainingData:
                 for i, r in enumerate(self.records)
                 if r.domain == domain and (tasks is None or r.task in tasks)
             ]
+            if episodes and domain in episodes:
+                ids = first_episodes(self.records, ids, episodes[domain])
             if ids:
                 train, val = split_episodes(np.array(ids), val_fraction, rng)
                 self.splits[domain] = {"train": train, "val": val}

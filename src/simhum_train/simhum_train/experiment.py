@@ -2,8 +2,9 @@
 take dotted overrides (``stages.0.steps=100``), checked into typed dataclasses.
 
 An experiment is a list of stages run in order; a stage trains on a mixture of domains and
-may start from an earlier stage's weights (the two-stage recipe and every baseline are
-such lists, see configs/). No code is ever evaluated from a config file.
+may start from an earlier stage's weights or from a checkpoint file of another experiment
+(the two-stage recipe and every baseline are such lists, see configs/). No code is ever
+evaluated from a config file.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from pathlib import Path
 import yaml
 
 from simhum_train.action_space import ROBOT_ACTION_SPACES
+from simhum_train.augment import AugmentConfig
 from simhum_train.keys import DOMAINS
 from simhum_train.policy.config import ArchitectureConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 BATCH_MIXING = ("proportional", "balanced")
+CHECKPOINT_SUFFIX = ".pt"
 
 
 class ConfigError(ValueError):
@@ -35,6 +38,9 @@ class DataConfig:
     action_space: str = "relative_ee"
     val_fraction: float = 0.1
     tasks: tuple[str, ...] | None = None  # None: every task
+    # domain -> at most this many of its episodes per task, the first by episode id (seed
+    # order), chosen before the train/val split; e.g. {real: 10}. Domains not named: all.
+    episodes: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.action_space not in ROBOT_ACTION_SPACES:
@@ -43,6 +49,12 @@ class DataConfig:
             raise ValueError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.tasks is not None:
             object.__setattr__(self, "tasks", tuple(self.tasks))
+        unknown = sorted(d for d in self.episodes if d not in DOMAINS)
+        if unknown:
+            raise ValueError(f"data.episodes: unknown domain(s) {unknown}; known: {DOMAINS}")
+        bad = {d: n for d, n in self.episodes.items() if not isinstance(n, int) or n < 1}
+        if bad:
+            raise ValueError(f"data.episodes: counts must be integers >= 1, got {bad}")
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,9 @@ class StageConfig:
     # proportional: each domain fills its weight's share of a batch; balanced: equal shares,
     # each domain's loss weighted by its mixing weight (importance reweighting)
     batch_mixing: str = "proportional"
-    init_from: str | None = None  # an earlier stage whose final weights start this one
+    # what starts this stage: an earlier stage (its best.pt) or a checkpoint file (*.pt),
+    # e.g. another experiment's shared pre-training
+    init_from: str | None = None
     init_map: dict[str, str] = field(default_factory=dict)  # e.g. adaptors.real: adaptors.sim
     domain_classifier_weight: float = 0.0  # discernibility loss on the visual latents
     alignment_weight: float = 0.0  # sliced-Wasserstein alignment loss between domains
@@ -95,6 +109,7 @@ class ExperimentConfig:
     data: DataConfig
     model: ArchitectureConfig
     stages: tuple[StageConfig, ...]
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
 
@@ -103,10 +118,17 @@ class ExperimentConfig:
         if not names or len(set(names)) != len(names):
             raise ValueError(f"stages need unique names, got {names}")
         for i, stage in enumerate(self.stages):
-            if stage.init_from is not None and stage.init_from not in names[:i]:
+            source = stage.init_from
+            if source is None or source in names[:i]:
+                continue
+            if not source.endswith(CHECKPOINT_SUFFIX):
                 raise ValueError(
-                    f"stage '{stage.name}': init_from '{stage.init_from}' must name an "
-                    f"earlier stage of {names[:i]}"
+                    f"stage '{stage.name}': init_from '{source}' must name an earlier stage "
+                    f"of {names[:i]} or a checkpoint file (*{CHECKPOINT_SUFFIX})"
+                )
+            if not Path(source).is_file():
+                raise ValueError(
+                    f"stage '{stage.name}': init_from '{source}': no such checkpoint file"
                 )
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got '{self.device}'")
@@ -199,6 +221,7 @@ def _build(data: dict, path: Path) -> ExperimentConfig:
                 **data,
                 "data": _checked(DataConfig, data.get("data") or {}, "data"),
                 "model": _checked(ArchitectureConfig, data.get("model") or {}, "model"),
+                "augment": _checked(AugmentConfig, data.get("augment") or {}, "augment"),
                 "stages": tuple(
                     _checked(StageConfig, s, f"stages[{i}]") for i, s in enumerate(stages)
                 ),
@@ -217,7 +240,28 @@ def _checked(cls, values: dict, where: str):
     missing = [f.name for f in fields(cls) if f.name not in values and _required(f)]
     if missing:
         raise ValueError(f"missing key(s) {missing} in {where or 'the top level'}")
-    return cls(**values)
+    numbers = {f.name: f.type for f in fields(cls) if f.type in ("int", "float")}
+    return cls(
+        **{
+            k: _number(v, numbers[k], f"{where}.{k}".lstrip(".")) if k in numbers else v
+            for k, v in values.items()
+        }
+    )
+
+
+def _number(value: object, kind: str, key: str) -> int | float:
+    """A config number; YAML 1.1 reads '1e-4' as a string, so such strings are parsed."""
+    if kind == "float" and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    exact = int if kind == "int" else (int, float)
+    if isinstance(value, bool) or not isinstance(value, exact):
+        raise ValueError(
+            f"{key} must be {'an integer' if kind == 'int' else 'a number'}, got {value!r}"
+        )
+    return float(value) if kind == "float" else value
 
 
 def _required(f) -> bool:

@@ -1,6 +1,6 @@
 """``simhum_export``: a trained checkpoint -> the two ONNX graphs the robot runs.
 
-    simhum_export --checkpoint runs/train/simhum/finetune/final.pt --out exports --name simhum
+    simhum_export --checkpoint runs/train/simhum/finetune/best.pt --out exports --name simhum
 
 Exports the deployable path (backbone, real adaptor, robot proprio encoder, trunk encoder)
 as ``<name>.onnx`` carrying the whole contract in its metadata, and the flow denoiser (robot
@@ -215,7 +215,12 @@ def parity(checkpoint_path: Path, encoder_path: Path, seed: int = 0) -> float:
 def main(argv: list[str] | None = None) -> int:
     """Export and check parity; exit status 1 if parity fails, 2 for a bad checkpoint."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", type=Path, required=True, help="a stage's final.pt")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        required=True,
+        help="a stage checkpoint (best.pt: selected on validation)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--name", default="simhum_policy", help="file stem of the graphs")
     parser.add_argument("--model-id", default=None, help="defaults to the name")

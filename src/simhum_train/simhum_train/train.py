@@ -3,10 +3,12 @@
     simhum_train --config simhum --set data.store=runs/store.zarr
     simhum_train --config my_experiment.yaml --set stages.0.steps=200 --set device=cpu
 
-Each stage writes <out>/<name>/<stage>/: checkpoint.pt (latest, for resume), final.pt (the
-stage's result), train.csv and eval.csv; the experiment folder gets config.yaml (resolved)
-and loss.png. Re-running the same command resumes an interrupted stage and skips finished
-ones; a changed config in the same folder is refused.
+Each stage writes <out>/<name>/<stage>/: checkpoint.pt (latest, for resume), best.pt (the
+evaluation with the lowest validation error of sampled action chunks: what a later stage
+starts from and what to export), final.pt (the last step), train.csv and eval.csv; the
+experiment folder gets config.yaml (resolved) and loss.png. Re-running the same command
+resumes an interrupted stage and skips finished ones; a changed config in the same folder is
+refused.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import yaml
 from tqdm import tqdm
 
 from simhum_train import keys
-from simhum_train.checkpoint import FINAL, LATEST, initialize_from, load_policy
+from simhum_train.augment import augment_images
+from simhum_train.checkpoint import BEST, FINAL, LATEST, initialize_from, load_policy
 from simhum_train.dataset import DomainWindows, TrainingData
 from simhum_train.diagnostics import (
     DomainClassifier,
@@ -39,6 +42,7 @@ from simhum_train.policy.flow import flow_matching_loss, sample_actions
 from simhum_train.policy.modeling import ModularPolicy
 
 EVAL_SEED = 1234  # fixed noise and flow times, so validation losses compare across evals
+SELECTION_METRIC = "val_action_mse"  # sampled chunks vs validation labels: picks best.pt
 
 
 def select_device(name: str) -> torch.device:
@@ -88,6 +92,16 @@ def policy_config(exp: ExperimentConfig, data: TrainingData, stage: StageConfig)
     )
 
 
+def init_checkpoint(exp: ExperimentConfig, stage: StageConfig) -> Path | None:
+    """What starts ``stage``: an earlier stage's selected weights (best.pt), another
+    experiment's checkpoint file, or nothing (None: fresh weights)."""
+    if stage.init_from is None:
+        return None
+    if stage.init_from in {s.name for s in exp.stages}:
+        return exp.out_dir / stage.init_from / BEST
+    return Path(stage.init_from)
+
+
 class StageTrainer:
     """Trains one stage: batches mixed across domains, flow-matching loss plus the optional
     discernibility and alignment losses, evaluation with diagnostics, checkpoints."""
@@ -107,8 +121,8 @@ class StageTrainer:
         self.rng = np.random.default_rng([exp.seed, index])
         self.policy = ModularPolicy(policy_config(exp, data, self.stage)).to(device)
         self.origin = {p: "fresh" for p in ("backbone", "trunk")}
-        if self.stage.init_from is not None:
-            source = exp.out_dir / self.stage.init_from / FINAL
+        source = init_checkpoint(exp, self.stage)
+        if source is not None:
             _, previous = load_policy(source)
             self.origin = initialize_from(self.policy, previous["policy"], self.stage.init_map)
         self.classifier = DomainClassifier(exp.model.d_model, len(self.domains)).to(device)
@@ -121,6 +135,7 @@ class StageTrainer:
             self.stage.mixing, self.stage.batch_size, self.stage.batch_mixing
         )
         self.step = 0
+        self.best = math.inf  # the selection metric of best.pt
 
     # -- training -------------------------------------------------------------------------
 
@@ -139,17 +154,29 @@ class StageTrainer:
             for d, n in self.shares.items()
         }
 
+    def domain_weights(self) -> dict[str, float]:
+        """Each domain's weight in the flow loss: its share of the batch when the batch is
+        mixed proportionally (the mixing ratio is applied once, by sampling), its mixing
+        weight when the batch is balanced (importance reweighting)."""
+        if self.stage.batch_mixing == "balanced":
+            return dict(self.stage.mixing)
+        total = sum(self.shares.values())
+        return {d: n / total for d, n in self.shares.items()}
+
     def losses(self, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        """Weighted flow-matching loss over domains, the auxiliary losses, and their sum."""
+        """Weighted flow-matching loss over domains, the auxiliary losses, and their sum;
+        training images are augmented."""
         flow = torch.zeros((), device=self.device)
         latents = {}
+        weights = self.domain_weights()
         for domain, b in batch.items():
             embodiment = keys.EMBODIMENT_OF[domain]
+            images = augment_images(b[keys.OBS_IMAGE], self.exp.augment)
             cond, latents[domain] = self.policy.encode(
-                b[keys.OBS_IMAGE], b[keys.OBS_PROPRIO], keys.ADAPTOR_OF[domain], embodiment
+                images, b[keys.OBS_PROPRIO], keys.ADAPTOR_OF[domain], embodiment
             )
             per_sample = flow_matching_loss(self.policy, cond, b[keys.ACTION], embodiment)
-            flow = flow + self.stage.mixing[domain] * per_sample.mean()
+            flow = flow + weights[domain] * per_sample.mean()
         out = {"flow_loss": flow}
         total = flow
         if self.stage.domain_classifier_weight > 0 and len(latents) > 1:
@@ -268,6 +295,7 @@ class StageTrainer:
             "numpy_rng": self.rng.bit_generator.state,
             "torch_rng": torch.random.get_rng_state(),
             "origin": self.origin,
+            "best": self.best,
             "normalization": {e: self.data.normalizers[e].to_dict() for e in embodiments},
             "action_spaces": {
                 e: {
@@ -310,7 +338,7 @@ class StageTrainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.rng.bit_generator.state = state["numpy_rng"]
         torch.random.set_rng_state(state["torch_rng"])
-        self.origin, self.step = state["origin"], state["step"]
+        self.origin, self.step, self.best = state["origin"], state["step"], state["best"]
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -325,7 +353,7 @@ class StageTrainer:
         )
         eval_log = CsvLog(self.dir / "eval.csv", self.eval_columns(), self.step)
         if self.step == 0:
-            eval_log.write(0, self.evaluate())
+            self.record_evaluation(eval_log)
         s = self.stage
         bar = tqdm(
             total=s.steps, initial=self.step, desc=s.name, unit="step", disable=not progress
@@ -337,15 +365,25 @@ class StageTrainer:
             bar.update()
             bar.set_postfix(loss=f"{values['loss']:.4f}")
             if self.step % s.eval_every == 0 or self.step == s.steps:
-                eval_log.write(self.step, self.evaluate())
+                self.record_evaluation(eval_log)
             if self.step % s.checkpoint_every == 0 or self.step == s.steps:
                 self.save(LATEST)
         bar.close()
         return self.save(FINAL)
 
+    def record_evaluation(self, eval_log: CsvLog) -> None:
+        """Evaluate, log, and keep the weights as best.pt when the validation error of
+        sampled action chunks is the lowest so far (checkpoint selection)."""
+        values = self.evaluate()
+        eval_log.write(self.step, values)
+        if values[SELECTION_METRIC] < self.best:
+            self.best = values[SELECTION_METRIC]
+            self.save(BEST)
+
 
 def run_experiment(exp: ExperimentConfig, progress: bool = True) -> dict[str, Path]:
-    """Every stage in order (finished ones skipped); returns each stage's final checkpoint."""
+    """Every stage in order (finished ones skipped); returns each stage's selected
+    checkpoint (best.pt; final.pt beside it holds the last step)."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic CUDA matmuls
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = select_device(exp.device)
@@ -359,6 +397,7 @@ def run_experiment(exp: ExperimentConfig, progress: bool = True) -> dict[str, Pa
         exp.data.val_fraction,
         exp.seed,
         list(exp.data.tasks) if exp.data.tasks else None,
+        exp.data.episodes,
     )
     finals, stage_dirs = {}, []
     for index, stage in enumerate(exp.stages):
@@ -369,7 +408,7 @@ def run_experiment(exp: ExperimentConfig, progress: bool = True) -> dict[str, Pa
             trainer = StageTrainer(exp, index, data, device)
             print(f"[{stage.name}] batch {trainer.shares} on {device}; from: {trainer.origin}")
             trainer.run(progress)
-        finals[stage.name] = final
+        finals[stage.name] = stage_dir / BEST
         plot_losses(stage_dirs, exp.out_dir / "loss.png")
     return finals
 
@@ -399,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for stage, path in finals.items():
-        print(f"{stage}: {path}")
+        print(f"{stage}: {path} (selected on validation; last step: {path.parent / FINAL})")
     print(f"loss curves: {exp.out_dir / 'loss.png'}")
     return 0
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from simhum_train.checkpoint import FINAL, initialize_from, load_policy
+from simhum_train.checkpoint import BEST, FINAL, initialize_from, load_policy
 from simhum_train.dataset import TrainingData
 from simhum_train.diagnostics import domain_classifier_accuracy, sliced_wasserstein
 from simhum_train.experiment import ConfigError, load_experiment
@@ -48,7 +48,14 @@ def test_a_tiny_training_run_lowers_the_loss(
     train = read_csv(tmp_path / "tiny" / "sim" / "train.csv")
     assert len(train) == 60 and all(float(r["seconds"]) > 0 for r in train)
     assert (tmp_path / "tiny" / "loss.png").stat().st_size > 10_000
-    assert finals["sim"] == tmp_path / "tiny" / "sim" / FINAL
+    # checkpoint selection: best.pt is the evaluation with the lowest sampled-action error,
+    # and the last step is kept beside it
+    assert finals["sim"] == tmp_path / "tiny" / "sim" / BEST
+    errors = {int(r["step"]): float(r["val_action_mse"]) for r in evals}
+    best = torch.load(finals["sim"], weights_only=True)
+    assert best["step"] == min(errors, key=errors.get)
+    assert best["best"] == pytest.approx(min(errors.values()))
+    assert torch.load(finals["sim"].parent / FINAL, weights_only=True)["step"] == 60
 
 
 def test_stage_two_checkpoint_holds_exactly_the_retained_modules(two_stage) -> None:
@@ -123,6 +130,16 @@ def test_a_changed_config_is_not_resumed_into(tmp_path, store_path, tiny_config)
         run_experiment(changed, progress=False)
 
 
+def test_config_numbers_are_checked_and_yaml_exponents_read(tiny_config) -> None:
+    """YAML 1.1 reads '1e-4' as a string: it must still be a learning rate, and a value of
+    the wrong kind must fail naming its key (not deep inside the optimiser)."""
+    assert load_experiment(tiny_config, ["stages.1.lr=1e-4"]).stages[1].lr == 1e-4
+    with pytest.raises(ConfigError, match=r"stages\[0\]\.steps must be an integer, got 1\.5"):
+        load_experiment(tiny_config, ["stages.0.steps=1.5"])
+    with pytest.raises(ConfigError, match=r"stages\[1\]\.lr must be a number, got 'fast'"):
+        load_experiment(tiny_config, ["stages.1.lr=fast"])
+
+
 def test_bad_configs_name_the_file_and_key(tmp_path: Path, tiny_config) -> None:
     with pytest.raises(ConfigError, match=r"tiny\.yaml.*unknown key\(s\) \['stepz'\]"):
         load_experiment(tiny_config, ["stages.0.stepz=3"])
@@ -143,9 +160,10 @@ def test_bad_configs_name_the_file_and_key(tmp_path: Path, tiny_config) -> None:
 
 
 def test_image_size_must_fit_the_backbone(store_path: Path, tiny_config) -> None:
-    exp = load_experiment(tiny_config, [f"data.store={store_path}", "model.tokens_per_side=8"])
+    deep = "model.backbone_widths=[8, 8, 8, 8, 8]"  # stride 32: a 32x32 image is too small
+    exp = load_experiment(tiny_config, [f"data.store={store_path}", deep])
     data = TrainingData(store_path, "relative_ee", 2, 4, 0.34, 0)
-    with pytest.raises(ValueError, match="must be a multiple of 64"):
+    with pytest.raises(ValueError, match="too small for the backbone"):
         policy_config(exp, data, exp.stages[0])
 
 
@@ -156,6 +174,23 @@ def test_batch_shares_follow_the_mixing_ratio() -> None:
     }
     assert batch_shares({"sim": 0.99, "real": 0.01}, 10, "proportional") == {"sim": 9, "real": 1}
     assert batch_shares({"sim": 0.9, "real": 0.1}, 64, "balanced") == {"sim": 32, "real": 32}
+
+
+def test_proportional_mixing_applies_the_ratio_once(store_path: Path, tiny_config) -> None:
+    """The batch already holds each domain's share: the flow loss is the plain mean over the
+    batch's samples (weighting each domain's mean by the ratio again would apply it twice,
+    which differs where the at-least-one-per-domain rounding moves the shares)."""
+    stage = "stages=[{name: s, mixing: {sim: 0.99, real: 0.01}, steps: 1, batch_size: 10}]"
+    exp = load_experiment(tiny_config, [f"data.store={store_path}", stage])
+    data = TrainingData(store_path, "relative_ee", 2, 4, 0.34, 0)
+    trainer = StageTrainer(exp, 0, data, torch.device("cpu"))
+    assert trainer.shares == {"sim": 9, "real": 1}
+    assert trainer.domain_weights() == pytest.approx({"sim": 0.9, "real": 0.1})
+    balanced = load_experiment(
+        tiny_config, [f"data.store={store_path}", stage[:-2] + ", batch_mixing: balanced}]"]
+    )
+    reweighted = StageTrainer(balanced, 0, data, torch.device("cpu"))
+    assert reweighted.domain_weights() == pytest.approx({"sim": 0.99, "real": 0.01})
 
 
 def test_diagnostics_separate_shifted_latents_from_identical_ones() -> None:

@@ -12,9 +12,9 @@ from simhum_train.keys import EMBODIMENTS, REAL, SIM
 class ArchitectureConfig:
     """Sizes of the networks; the ``model`` section of an experiment YAML."""
 
-    backbone_widths: tuple[int, ...] = (32, 64, 128)  # stride-2 stem, one stride-2 stage each
+    backbone_widths: tuple[int, ...] = (16, 32, 64)  # stride-2 stem; a stage per width
     groups: int = 8  # GroupNorm groups
-    tokens_per_side: int = 4  # feature map pooled to tokens_per_side^2 tokens per frame
+    keypoints: int = 16  # spatial-softmax keypoints per frame, each one trunk token
     d_model: int = 128
     heads: int = 4
     encoder_layers: int = 2  # self-attention over observation tokens
@@ -27,8 +27,9 @@ class ArchitectureConfig:
 
     @property
     def backbone_stride(self) -> int:
-        """Image pixels per backbone feature (the stem and every stage halve the size)."""
-        return 2 ** (len(self.backbone_widths) + 1)
+        """Image pixels per backbone feature (the stem and every stage but the last halve
+        the size)."""
+        return 2 ** len(self.backbone_widths)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "backbone_widths", tuple(self.backbone_widths))
@@ -42,7 +43,7 @@ class ArchitectureConfig:
                 f"model.d_model ({self.d_model}) must be a multiple of model.heads "
                 f"({self.heads}) and model.groups ({self.groups})"
             )
-        for name in ("tokens_per_side", "history", "chunk_length", "num_sampling_steps"):
+        for name in ("keypoints", "history", "chunk_length", "num_sampling_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"model.{name} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
@@ -64,12 +65,10 @@ class PolicyConfig:
         object.__setattr__(self, "adaptors", tuple(self.adaptors))
         object.__setattr__(self, "embodiments", {k: tuple(v) for k, v in self.embodiments.items()})
         stride = self.arch.backbone_stride
-        side = stride * self.arch.tokens_per_side
-        if self.image_height % side or self.image_width % side:
+        if min(self.image_height, self.image_width) < 2 * stride:
             raise ValueError(
-                f"image {self.image_width}x{self.image_height} must be a multiple of {side} "
-                f"(backbone stride {stride} x tokens_per_side {self.arch.tokens_per_side}); "
-                "change the store's --image-size or the model sizes"
+                f"image {self.image_width}x{self.image_height} is too small for the backbone "
+                f"(stride {stride}); use a larger store --image-size or fewer backbone_widths"
             )
         unknown = [a for a in self.adaptors if a not in (SIM, REAL)]
         bad = [e for e in self.embodiments if e not in EMBODIMENTS]
@@ -82,7 +81,7 @@ class PolicyConfig:
     @property
     def tokens_per_frame(self) -> int:
         """Visual tokens each frame contributes."""
-        return self.arch.tokens_per_side**2
+        return self.arch.keypoints
 
     def to_dict(self) -> dict:
         """Plain data for checkpoints."""

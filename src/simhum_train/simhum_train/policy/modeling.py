@@ -42,7 +42,9 @@ class ResidualBlock(nn.Module):
 
 class Backbone(nn.Module):
     """A small ResNet with GroupNorm (batch-size independent, so it fine-tunes and exports
-    cleanly): a stride-2 stem, then one stride-2 residual stage per width."""
+    cleanly): a stride-2 stem, then a residual stage per width, each but the last halving
+    the feature map (stride 2^len(widths) in all; the last keeps the resolution that the
+    keypoints locate objects on)."""
 
     def __init__(self, widths: tuple[int, ...], groups: int) -> None:
         super().__init__()
@@ -52,9 +54,9 @@ class Backbone(nn.Module):
             nn.ReLU(),
         )
         blocks, cin = [], widths[0]
-        for width in widths:
+        for i, width in enumerate(widths):
             blocks += [
-                ResidualBlock(cin, width, 2, groups),
+                ResidualBlock(cin, width, 1 if i == len(widths) - 1 else 2, groups),
                 ResidualBlock(width, width, 1, groups),
             ]
             cin = width
@@ -65,11 +67,22 @@ class Backbone(nn.Module):
         return self.blocks(self.stem(x))
 
 
-class VisionAdaptor(nn.Module):
-    """A visual domain's map from backbone features to trunk tokens (a 1x1 projection and a
-    residual 1x1 MLP), so sim and real images may land in a shared latent space."""
+def feature_grid(height: int, width: int, device: torch.device) -> torch.Tensor:
+    """(x, y) in [-1, 1] of each cell of a height x width feature map, row-major [h*w, 2]."""
+    ys = torch.linspace(-1.0, 1.0, height, device=device)
+    xs = torch.linspace(-1.0, 1.0, width, device=device)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([grid_x.flatten(), grid_y.flatten()], dim=-1)
 
-    def __init__(self, cin: int, d_model: int, groups: int) -> None:
+
+class VisionAdaptor(nn.Module):
+    """A visual domain's map from backbone features to trunk tokens, so that sim and real
+    images may land in a shared latent space: a 1x1 projection and a residual 1x1 MLP, then
+    spatial-softmax keypoints (Levine et al. 2016): each keypoint's attention map over the
+    feature map gives a token holding where it looks (expected x, y) and what it sees (the
+    attention-weighted features)."""
+
+    def __init__(self, cin: int, d_model: int, groups: int, keypoints: int) -> None:
         super().__init__()
         self.project = nn.Conv2d(cin, d_model, 1)
         self.mlp = nn.Sequential(
@@ -78,10 +91,17 @@ class VisionAdaptor(nn.Module):
             nn.GELU(),
             nn.Conv2d(d_model, d_model, 1),
         )
+        self.attention = nn.Conv2d(d_model, keypoints, 1)
+        self.where = nn.Linear(2, d_model)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Backbone features [B, C, h, w] -> keypoint tokens [B, K, d]."""
         x = self.project(features)
-        return x + self.mlp(x)
+        x = x + self.mlp(x)
+        weights = torch.softmax(self.attention(x).flatten(2), dim=-1)  # [B, K, h*w]
+        what = weights @ x.flatten(2).transpose(1, 2)
+        grid = feature_grid(x.shape[2], x.shape[3], x.device)
+        return what + self.where(weights @ grid)
 
 
 class EmbodimentIO(nn.Module):
@@ -223,14 +243,9 @@ class ModularPolicy(nn.Module):
         self.config = config
         a = config.arch
         self.backbone = Backbone(a.backbone_widths, a.groups)
-        # a fixed pooling window (not adaptive pooling) keeps the batch axis dynamic in ONNX
-        self.pool = (
-            config.image_height // a.backbone_stride // a.tokens_per_side,
-            config.image_width // a.backbone_stride // a.tokens_per_side,
-        )
         self.adaptors = nn.ModuleDict(
             {
-                name: VisionAdaptor(self.backbone.out_channels, a.d_model, a.groups)
+                name: VisionAdaptor(self.backbone.out_channels, a.d_model, a.groups, a.keypoints)
                 for name in config.adaptors
             }
         )
@@ -247,8 +262,7 @@ class ModularPolicy(nn.Module):
         c, a = self.config, self.config.arch
         frames = image.reshape(-1, c.image_height, c.image_width, 3).permute(0, 3, 1, 2)
         x = (frames.float() / 255.0 - 0.5) / 0.5
-        features = functional.avg_pool2d(self.backbone(x), self.pool)
-        tokens = self.adaptors[adaptor](features).flatten(2).transpose(1, 2)
+        tokens = self.adaptors[adaptor](self.backbone(x))
         return tokens.reshape(-1, a.history, c.tokens_per_frame, a.d_model)
 
     def latent(self, image: torch.Tensor, adaptor: str) -> torch.Tensor:

@@ -1,0 +1,268 @@
+"""Lock-step closed-loop evaluation for studies: no ROS, no DDS, deterministic per seed.
+
+The deployment path without the wire: the policy node's PolicyController (observation
+history, sampling, temporal ensembling, IK, safety limits) on the policy, and the sim
+bridge's SimRunner over the episode's Scene, stepped in turn. At control tick k (time
+k / control_hz from the episode start) the simulation reaches the tick and takes its first
+physics step there, reporting what falls due (the camera at the bridge's camera rate, joint
+states at its joint-state rate); the controller then steps on the latest frame and joint
+state with their ages as the node computes them (now minus their stamps), and its command
+is applied as the bridge applies the node's one-point JointTrajectory (stamp zero: it starts
+now and reaches its target one control period later). A held step sends nothing, so the arm
+keeps the last trajectory, as on the wire. The episode ends with the runner's episode end
+(success, or failure at the task's time-out). One physics step separates an observation
+from its command (the live graph's DDS and inference latency is a few of them).
+
+Episodes run in parallel worker processes (spawn), each with its own policy; the
+controller's sampling noise is seeded from the episode seed, so a seed gives the same
+outcome whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from simhum.evaluate import VariantResult
+from simhum.variants import get_variant
+from simhum_description.calibration import CameraCalibration, load_calibration
+from simhum_description.paths import default_calibration, default_urdf
+from simhum_description.robot import RobotDescription, load_robot
+from simhum_policy_node.controller import PolicyController
+from simhum_policy_node.ensembling import DEFAULT_DECAY
+from simhum_policy_node.onnx_policy import OnnxPolicy, PolicyContract
+from simhum_policy_node.safety import SafetyLimits
+from simhum_sim_bridge.rollout import EpisodeSpec, make_scene, ready_pose
+from simhum_sim_bridge.runner import Rates, SimRunner
+from simhum_sim_bridge.scene import SceneConfig
+
+
+class Policy(Protocol):
+    """What the controller needs of a policy (OnnxPolicy, or a stand-in such as an oracle)."""
+
+    contract: PolicyContract
+
+    @property
+    def provider(self) -> str: ...
+
+    def sample(
+        self, image_history: np.ndarray, proprio_history_raw: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray: ...
+
+    def check_compatible(
+        self, joint_names: Sequence[str], image_size: tuple[int, int]
+    ) -> None: ...
+
+
+# The policy of an episode: called in the worker with the episode's task, look (domain), seed
+# and split; must be picklable (workers are spawned).
+PolicySource = Callable[[EpisodeSpec], Policy]
+
+
+class OnnxPolicySource:
+    """An exported policy, loaded once per process with one intra-op thread, for every
+    episode."""
+
+    def __init__(self, path: str | Path, providers: Sequence[str] = ("CPUExecutionProvider",)):
+        self.path, self.providers = str(path), tuple(providers)
+        self._policy: OnnxPolicy | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_policy": None}  # each process loads its own
+
+    def __call__(self, spec: EpisodeSpec) -> OnnxPolicy:
+        if self._policy is None:
+            self._policy = OnnxPolicy(self.path, self.providers, intra_op_threads=1)
+        return self._policy
+
+
+@dataclass(frozen=True)
+class LockstepSettings:
+    """The robot, camera and the node's and bridge's settings (their defaults)."""
+
+    urdf: str = field(default_factory=lambda: str(default_urdf()))
+    tool_frame: str = "tcp"
+    calibration: str = field(default_factory=lambda: str(default_calibration()))
+    rates: Rates = field(default_factory=Rates)  # the bridge's camera and joint-state rates
+    physics_hz: float = SceneConfig.physics_hz
+    limits: SafetyLimits = field(default_factory=SafetyLimits)
+    ensemble: bool = True
+    ensemble_decay: float = DEFAULT_DECAY
+    render: bool = True  # False: no camera; the policy sees black frames (for oracles)
+
+
+@dataclass(frozen=True)
+class EpisodeOutcome:
+    """How one lock-step episode went."""
+
+    seed: int
+    success: bool
+    length_s: float  # from the episode start to its end event
+    latencies_ms: tuple[float, ...]  # inference latency of each model call
+    # the measured joint positions (URDF order) the controller got at each control tick,
+    # then the last joint state at the episode's end
+    path: tuple[tuple[float, ...], ...]
+
+
+class _Latest:
+    """The latest joint state and camera frame as the bridge publishes them, and the
+    episode's end (a RunnerSink)."""
+
+    def __init__(self) -> None:
+        self.joints: tuple[float, np.ndarray] | None = None
+        self.frame: tuple[float, np.ndarray] | None = None
+        self.end: tuple[float, bool] | None = None
+
+    def joint_state(self, t: float, position: np.ndarray, velocity: np.ndarray) -> None:
+        self.joints = (t, position)
+
+    def image(self, t: float, rgb: np.ndarray) -> None:
+        self.frame = (t, rgb)
+
+    def episode_end(self, t: float, success: bool) -> None:
+        self.end = (t, success)
+
+
+def episode_spec(
+    task: str, variant: str, seed: int, control_hz: float = 10.0, scene: SceneConfig | None = None
+) -> EpisodeSpec:
+    """The episode of a task, evaluation variant and seed."""
+    v = get_variant(variant)
+    return EpisodeSpec(task, v.domain, seed, v.split, control_hz, scene=scene or SceneConfig())
+
+
+def run_lockstep_episode(
+    policy: Policy,
+    robot: RobotDescription,
+    camera: CameraCalibration,
+    spec: EpisodeSpec,
+    settings: LockstepSettings,
+) -> EpisodeOutcome:
+    """One closed-loop episode of ``spec``'s task, look, split and seed, the scene rendered
+    at the policy's image size and stepped at its control rate."""
+    c = policy.contract
+    scene_config = SceneConfig(settings.physics_hz, c.image_width, c.image_height)
+    spec = replace(spec, control_hz=c.control_hz, scene=scene_config)
+    rates = settings.rates if settings.render else replace(settings.rates, camera_hz=0.0)
+    controller = PolicyController(
+        policy, robot, settings.limits, settings.ensemble, settings.ensemble_decay, spec.seed
+    )
+    runner = SimRunner(robot, rates, ready_pose(robot))
+    runner.reset(make_scene(robot, camera, spec), spec.seed)
+    latest, latencies, path = _Latest(), [], []
+    blank = np.zeros((c.image_height, c.image_width, 3), np.uint8)
+    period, dt = 1.0 / c.control_hz, 1.0 / settings.physics_hz
+    start, tick = runner.time, 0
+    try:
+        while True:
+            runner.advance(start + tick * period + dt, latest)
+            if latest.end is not None:
+                break
+            now = runner.time
+            joint_stamp, q = latest.joints
+            path.append(tuple(q.tolist()))
+            frame_stamp, image = latest.frame if settings.render else (joint_stamp, blank)
+            result = controller.step(
+                image, q, {"camera": now - frame_stamp, "joint_states": now - joint_stamp}
+            )
+            if result.command is not None:
+                latencies.append(result.inference_ms)  # what PolicyStatus reports when running
+                runner.executor.replace(
+                    robot.joint_names, [period], result.command[None], None, now, now
+                )
+            tick += 1
+    finally:
+        runner.close()
+    end, success = latest.end
+    path.append(tuple(latest.joints[1].tolist()))
+    return EpisodeOutcome(spec.seed, success, end - start, tuple(latencies), tuple(path))
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a worker needs."""
+
+    policy: PolicySource
+    task: str
+    settings: LockstepSettings
+
+
+_worker: dict = {}
+
+
+def _init_worker(job: _Job) -> None:
+    s = job.settings
+    _worker["job"] = job
+    _worker["robot"] = load_robot(s.urdf, tool_frame=s.tool_frame)
+    _worker["camera"] = load_calibration(s.calibration)
+
+
+def _run_one(item: tuple[int, str, int]) -> tuple[int, EpisodeOutcome]:
+    index, variant, seed = item
+    job: _Job = _worker["job"]
+    spec = episode_spec(job.task, variant, seed)
+    outcome = run_lockstep_episode(
+        job.policy(spec), _worker["robot"], _worker["camera"], spec, job.settings
+    )
+    return index, outcome
+
+
+def evaluate_lockstep(
+    policy: str | Path | PolicySource,
+    task: str,
+    variants: Sequence[str],
+    seeds: Sequence[int],
+    workers: int = 1,
+    settings: LockstepSettings | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """Evaluate ``policy`` (an exported .onnx, or a PolicySource) on every seed of every
+    variant; per variant, in order: VariantResult.summary() with 'outcomes', its episodes
+    (EpisodeOutcome as dicts) in seed order."""
+    from tqdm import tqdm
+
+    for variant in variants:
+        get_variant(variant)
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    source = OnnxPolicySource(policy) if isinstance(policy, str | Path) else policy
+    job = _Job(source, task, settings or LockstepSettings())
+    items = [(i, v, s) for i, (v, s) in enumerate((v, s) for v in variants for s in seeds)]
+    outcomes: list[EpisodeOutcome] = [None] * len(items)  # type: ignore[list-item]
+    with tqdm(
+        total=len(items), desc=f"lock-step {task}", unit="episode", disable=not progress
+    ) as bar:
+
+        def record(done: tuple[int, EpisodeOutcome]) -> None:
+            index, outcome = done
+            outcomes[index] = outcome
+            bar.set_postfix(variant=items[index][1], success=outcome.success)
+            bar.update()
+
+        if workers == 1:
+            _init_worker(job)
+            for item in items:
+                record(_run_one(item))
+        else:
+            # spawn: a fresh interpreter per worker, so no GL context is inherited by fork
+            context = mp.get_context("spawn")
+            count = min(workers, len(items))
+            with context.Pool(count, initializer=_init_worker, initargs=(job,)) as pool:
+                for done in pool.imap_unordered(_run_one, items):
+                    record(done)
+    report = []
+    for k, variant in enumerate(variants):
+        episodes = outcomes[k * len(seeds) : (k + 1) * len(seeds)]
+        result = VariantResult(
+            variant,
+            [o.success for o in episodes],
+            [o.length_s for o in episodes],
+            [ms for o in episodes for ms in o.latencies_ms],
+        )
+        report.append({**result.summary(), "outcomes": [asdict(o) for o in episodes]})
+    return report

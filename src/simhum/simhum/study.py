@@ -1,0 +1,862 @@
+"""``simhum study``: every method trained on every task and evaluated in closed loop, in and
+out of distribution, with a data-efficiency curve; resumable, with a progress display.
+
+    simhum study --preset study                   # fits 150 minutes on a 2-core CPU machine
+    simhum study --preset gpu --workers 16        # larger, for a CUDA machine
+    simhum study --preset smoke --out /tmp/smoke  # a tiny end-to-end check
+    simhum study --preset study --methods simhum real_only --tasks pick_place
+
+1. demonstrations into one episode folder and one store: simulation (whole placement grid,
+   sim looks), proxy-human (many looks, inner grid) and proxy-real robot episodes (the lab
+   look, inner grid; generated once for the largest real-demonstration count, a training
+   with N of them reads the first N of each task: ``data.episodes``);
+2. per task, each two-stage method's pre-training once, fine-tuned from that checkpoint for
+   every real-demonstration count; the single-stage methods per count; each training its own
+   experiment folder (the packaged configs define the methods);
+3. ONNX export of every policy (parity-checked against torch);
+4. lock-step closed-loop evaluation of every policy on its variants with seeds
+   EVAL_SEED_OFFSET + k, disjoint from every demonstration seed (checked before any work);
+5. results: study.json (one row per method, task, variant and real-demonstration count),
+   study.md (tables with standard errors, wall time, the command) and plots.
+
+Finished trainings (final checkpoints of the same config), exports and evaluations (one
+result file per policy and variant, written atomically) are skipped on a re-run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from simhum.variants import VARIANTS, evaluation_seeds
+
+if TYPE_CHECKING:
+    from simhum_train.experiment import ExperimentConfig
+
+SEED_BASES = {"sim": 0, "human": 20_000, "real": 50_000}  # first seed of each source
+REAL_MARGIN = 2  # proxy-real episodes generated at most per demonstration needed (failures)
+# The keys of a study.json row (a contract scripts rely on): which policy and variant, then
+# the evaluator's numbers.
+ROW_KEYS = (
+    "method",
+    "task",
+    "variant",
+    "real_demos",
+    "episodes",
+    "success_rate",
+    "success_rate_se",
+)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Sizes of a study run."""
+
+    tasks: tuple[str, ...]
+    methods: tuple[str, ...]
+    variants: tuple[str, ...]
+    sim_episodes: int  # per task
+    human_episodes: int  # per task
+    real_demos: int  # per task: the count of the method x variant table
+    curve_demos: tuple[int, ...]  # the data-efficiency curve's real-demonstration counts
+    curve_methods: tuple[str, ...]
+    curve_tasks: tuple[str, ...]
+    curve_variants: tuple[str, ...]
+    episodes: int  # evaluation episodes per variant
+    image_width: int  # the height follows the calibrated camera's aspect ratio
+    pretrain_steps: int
+    finetune_steps: int
+    single_steps: int  # single-stage methods: pretrain + finetune steps (the same compute)
+    batch_size: int
+    workers: int
+    overrides: tuple[str, ...] = ()  # more experiment overrides (e.g. a smaller model)
+
+    @property
+    def has_curve(self) -> bool:
+        """Whether the study draws a data-efficiency curve."""
+        return bool(self.curve_methods and self.curve_tasks and self.curve_variants)
+
+    @property
+    def max_real_demos(self) -> int:
+        """The most real demonstrations any training reads (per task)."""
+        return max(self.real_demos, *self.curve_demos)
+
+
+METHODS = ("real_only", "sim_to_real", "human_to_real", "cotrain_sim_real", "simhum")
+ALL_VARIANTS = tuple(VARIANTS)
+TINY_MODEL = (
+    "model.backbone_widths=[8, 16]",
+    "model.groups=4",
+    "model.keypoints=4",
+    "model.d_model=32",
+    "model.heads=2",
+    "model.encoder_layers=1",
+    "model.decoder_layers=1",
+    "model.mlp_ratio=2",
+    "model.chunk_length=4",
+    "model.num_sampling_steps=4",
+)
+PRESETS = {
+    # The 150-minute CPU study (2 cores). Work: 2 tasks x 5 methods at 20 real demos, plus
+    # simhum and real_only at 5, 10, 40 on pick_place = 6 pre-trainings, 9 fine-tunings, 7
+    # single-stage trainings (16,500 steps), 16 exports, 1,120 evaluation episodes, 680
+    # demonstrations. Rates on this machine when quiet: a step at batch 64 and 64x48 images
+    # 0.28 s (one domain) to 0.37 s (two; 0.45-0.59 s at 96x72), generation 1.4 episodes/s
+    # with 2 workers, conversion 0.1 s/episode, lock-step evaluation ~3 s per episode and
+    # worker (a 12 s failed episode, 16 ms inference). Estimate: training 83 min (+3 of
+    # validation), evaluation 29, demonstrations 9, loading and export 3: ~127 min.
+    "study": Preset(
+        tasks=("pick_place", "push"),
+        methods=METHODS,
+        variants=ALL_VARIANTS,
+        sim_episodes=150,
+        human_episodes=150,
+        real_demos=20,
+        curve_demos=(5, 10, 20, 40),
+        curve_methods=("simhum", "real_only"),
+        curve_tasks=("pick_place",),
+        curve_variants=("real",),
+        episodes=20,
+        image_width=64,
+        pretrain_steps=900,
+        finetune_steps=300,
+        single_steps=1200,
+        batch_size=64,
+        workers=2,
+    ),
+    # For one CUDA GPU and 16 cores (not measured here): 3 tasks, the curve on two tasks and
+    # every variant; 291,000 training steps (a few hours at ~30 ms a step), 6,750 evaluation
+    # episodes (~20 min with 16 workers), 6,120 demonstrations (~10 min).
+    "gpu": Preset(
+        tasks=("pick_place", "push", "stack"),
+        methods=METHODS,
+        variants=ALL_VARIANTS,
+        sim_episodes=1000,
+        human_episodes=1000,
+        real_demos=20,
+        curve_demos=(5, 10, 20, 40),
+        curve_methods=("simhum", "real_only"),
+        curve_tasks=("pick_place", "push"),
+        curve_variants=ALL_VARIANTS,
+        episodes=50,
+        image_width=128,
+        pretrain_steps=10_000,
+        finetune_steps=3000,
+        single_steps=13_000,
+        batch_size=128,
+        workers=16,
+    ),
+    # A tiny end-to-end check (the test's): a tiny model, a few episodes and steps.
+    "smoke": Preset(
+        tasks=("pick_place",),
+        methods=METHODS,
+        variants=ALL_VARIANTS,
+        sim_episodes=3,
+        human_episodes=3,
+        real_demos=2,
+        curve_demos=(1, 2),
+        curve_methods=("simhum", "real_only"),
+        curve_tasks=("pick_place",),
+        curve_variants=("real",),
+        episodes=1,
+        image_width=32,
+        pretrain_steps=3,
+        finetune_steps=2,
+        single_steps=5,
+        batch_size=8,
+        workers=2,
+        overrides=TINY_MODEL,
+    ),
+}
+
+
+class StudyError(ValueError):
+    """A study that cannot run as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One trained policy of the study."""
+
+    method: str
+    task: str
+    real_demos: int
+
+    @property
+    def name(self) -> str:
+        """Its experiment and model name."""
+        return f"{self.method}-r{self.real_demos}"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where a study writes."""
+
+    out: Path
+    results: Path
+
+    @property
+    def episodes(self) -> Path:
+        """Every demonstration (rosbag2 episodes)."""
+        return self.out / "episodes"
+
+    @property
+    def store(self) -> Path:
+        """The training store of every demonstration."""
+        return self.out / "store.zarr"
+
+    @property
+    def data(self) -> Path:
+        """The sizes the store was built for (written when it is complete)."""
+        return self.out / "data.json"
+
+    @property
+    def timings(self) -> Path:
+        """Seconds each finished step took (summed over resumed runs)."""
+        return self.out / "timings.json"
+
+    def train(self, task: str) -> Path:
+        """The experiments' ``out`` of a task."""
+        return self.out / "train" / task
+
+    def model(self, policy: Policy) -> Path:
+        """The exported policy's encoder graph."""
+        return self.out / "models" / policy.task / f"{policy.name}.onnx"
+
+    def result(self, policy: Policy, variant: str) -> Path:
+        """The evaluation result of a policy on a variant."""
+        return self.out / "eval" / policy.task / policy.name / f"{variant}.json"
+
+
+# -- the plan ------------------------------------------------------------------------------
+
+
+def known_methods() -> list[str]:
+    """The packaged experiment configs a study can train."""
+    from simhum_train.experiment import CONFIG_DIR
+
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem != "base")
+
+
+def known_tasks() -> list[str]:
+    """The simulated tasks."""
+    from simhum_sim_bridge.tasks import TASKS
+
+    return sorted(TASKS)
+
+
+def select(
+    preset: Preset,
+    tasks: list[str] | None,
+    methods: list[str] | None,
+    variants: list[str] | None,
+) -> Preset:
+    """``preset`` restricted to the asked tasks, methods and variants (names checked)."""
+    for kind, asked, known in (
+        ("task", tasks, known_tasks()),
+        ("method", methods, known_methods()),
+        ("variant", variants, list(ALL_VARIANTS)),
+    ):
+        unknown = [name for name in asked or () if name not in known]
+        if unknown:
+            raise StudyError(f"unknown {kind} '{unknown[0]}'; known: {known}")
+    tasks = tuple(tasks or preset.tasks)
+    methods = tuple(methods or preset.methods)
+    variants = tuple(variants or preset.variants)
+    return replace(
+        preset,
+        tasks=tasks,
+        methods=methods,
+        variants=variants,
+        curve_methods=tuple(m for m in preset.curve_methods if m in methods),
+        curve_tasks=tuple(t for t in preset.curve_tasks if t in tasks),
+        curve_variants=tuple(v for v in preset.curve_variants if v in variants),
+    )
+
+
+def evaluation_plan(preset: Preset) -> dict[Policy, tuple[str, ...]]:
+    """Every policy of the study and the variants it is evaluated on, in run order."""
+    plan: dict[Policy, tuple[str, ...]] = {}
+    for task in preset.tasks:
+        for method in preset.methods:
+            counts = {preset.real_demos: preset.variants}
+            curve = method in preset.curve_methods and task in preset.curve_tasks
+            for n in preset.curve_demos if curve and preset.has_curve else ():
+                extra = [v for v in preset.curve_variants if v not in counts.get(n, ())]
+                counts[n] = (*counts.get(n, ()), *extra)
+            for n in sorted(counts):
+                plan[Policy(method, task, n)] = counts[n]
+    return plan
+
+
+def generation_seeds(preset: Preset) -> dict[str, range]:
+    """The seeds every demonstration may use, per source (training and validation alike)."""
+    counts = {
+        "sim": preset.sim_episodes,
+        "human": preset.human_episodes,
+        "real": REAL_MARGIN * preset.max_real_demos,
+    }
+    return {
+        source: range(SEED_BASES[source], SEED_BASES[source] + n) for source, n in counts.items()
+    }
+
+
+def check_seeds(preset: Preset) -> None:
+    """Evaluation seeds must be disjoint from every demonstration seed."""
+    evaluation = set(evaluation_seeds(preset.episodes))
+    for source, seeds in generation_seeds(preset).items():
+        shared = evaluation.intersection(seeds)
+        if shared:
+            raise StudyError(
+                f"evaluation seeds {min(shared)}..{max(shared)} are also {source} "
+                "demonstration seeds; use fewer demonstrations or evaluation episodes"
+            )
+
+
+def check_methods(preset: Preset) -> None:
+    """Each method is one stage, or a pre-training without real data and a fine-tuning
+    from it (what the study shares across real-demonstration counts)."""
+    for method in preset.methods:
+        stages = load_method(method).stages
+        shared = (
+            len(stages) == 2
+            and "real" not in stages[0].mixing
+            and stages[1].init_from == stages[0].name
+        )
+        if len(stages) != 1 and not shared:
+            raise StudyError(
+                f"method '{method}': a study needs one stage, or a pre-training without real "
+                "data and a fine-tuning that starts from it"
+            )
+
+
+def load_method(method: str) -> ExperimentConfig:
+    """A method's packaged experiment config, as is."""
+    from simhum_train.experiment import load_experiment
+
+    return load_experiment(method)
+
+
+# -- experiments ---------------------------------------------------------------------------
+
+
+def base_overrides(preset: Preset, paths: Paths, task: str) -> list[str]:
+    """What every experiment of a task shares: store, task, folder, batch size, model."""
+    return [
+        f"data.store={paths.store}",
+        f"data.tasks=[{task}]",
+        f"out={paths.train(task)}",
+        *preset.overrides,
+    ]
+
+
+def pretrain_config(preset: Preset, paths: Paths, method: str, task: str) -> ExperimentConfig:
+    """A two-stage method's pre-training alone (shared by every real-demonstration count)."""
+    from simhum_train.experiment import load_experiment
+
+    exp = load_experiment(method, base_overrides(preset, paths, task))
+    stage = replace(exp.stages[0], steps=preset.pretrain_steps, batch_size=preset.batch_size)
+    return replace(exp, name=f"{method}-pretrain", stages=(stage,))
+
+
+def policy_config(preset: Preset, paths: Paths, policy: Policy) -> ExperimentConfig:
+    """The experiment of a policy: its single stage, or its fine-tuning starting from the
+    shared pre-training's selected checkpoint (which must exist)."""
+    from simhum_train.checkpoint import BEST
+    from simhum_train.experiment import load_experiment
+
+    overrides = [
+        *base_overrides(preset, paths, policy.task),
+        f"data.episodes={{real: {policy.real_demos}}}",
+    ]
+    exp = load_experiment(policy.method, overrides)
+    if len(exp.stages) == 1:
+        stage = replace(exp.stages[0], steps=preset.single_steps, batch_size=preset.batch_size)
+    else:
+        pretrain = pretrain_config(preset, paths, policy.method, policy.task)
+        stage = replace(
+            exp.stages[1],
+            steps=preset.finetune_steps,
+            batch_size=preset.batch_size,
+            init_from=str(pretrain.out_dir / pretrain.stages[0].name / BEST),
+        )
+    return replace(exp, name=policy.name, stages=(stage,))
+
+
+def trained(exp: ExperimentConfig) -> bool:
+    """Every stage of ``exp`` has its final checkpoint, written by this very config."""
+    from simhum_train.checkpoint import FINAL
+    from simhum_train.train import _hash_of
+
+    finals = [exp.out_dir / stage.name / FINAL for stage in exp.stages]
+    return all(f.is_file() and _hash_of(f) == exp.hash() for f in finals)
+
+
+def train(exp: ExperimentConfig) -> bool:
+    """Run the experiment unless it is finished; True when it ran."""
+    from simhum_train.train import run_experiment
+
+    if trained(exp):
+        return False
+    run_experiment(exp)
+    return True
+
+
+def selected_checkpoint(exp: ExperimentConfig) -> Path:
+    """The checkpoint a trained experiment exports: its last stage's best.pt."""
+    from simhum_train.checkpoint import BEST
+
+    return exp.out_dir / exp.stages[-1].name / BEST
+
+
+def export(exp: ExperimentConfig, model: Path) -> bool:
+    """Export the experiment's policy to ``model`` unless done for this config, checking
+    torch/onnxruntime parity; True when it ran."""
+    from simhum_train.export import PARITY_TOLERANCE, export_onnx, parity
+
+    marker = model.with_suffix(".export.json")
+    if marker.is_file() and json.loads(marker.read_text())["config_hash"] == exp.hash():
+        return False
+    checkpoint = selected_checkpoint(exp)
+    encoder = export_onnx(checkpoint, model.parent, model.stem)
+    diff = parity(checkpoint, encoder)
+    if diff >= PARITY_TOLERANCE:
+        raise StudyError(f"{encoder}: torch/onnxruntime parity {diff:.2e} >= {PARITY_TOLERANCE}")
+    write_json(marker, {"config_hash": exp.hash(), "checkpoint": str(checkpoint), "parity": diff})
+    return True
+
+
+# -- evaluation ----------------------------------------------------------------------------
+
+
+def write_json(path: Path, data: object) -> None:
+    """Write JSON atomically (a temporary file, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def finished_result(path: Path, config_hash: str, episodes: int) -> dict | None:
+    """A result file's row when it holds ``episodes`` episodes of this policy's config."""
+    if not path.is_file():
+        return None
+    row = json.loads(path.read_text())
+    return row if row["config_hash"] == config_hash and row["episodes"] == episodes else None
+
+
+def evaluate(
+    preset: Preset, paths: Paths, policy: Policy, variants: tuple[str, ...], config_hash: str
+) -> bool:
+    """Evaluate the exported policy on the variants without a result yet (one lock-step run
+    over all of them), writing one result file per variant; True when any ran."""
+    from simhum.lockstep import evaluate_lockstep
+
+    seeds = evaluation_seeds(preset.episodes)
+    todo = [
+        v
+        for v in variants
+        if finished_result(paths.result(policy, v), config_hash, len(seeds)) is None
+    ]
+    if not todo:
+        return False
+    report = evaluate_lockstep(paths.model(policy), policy.task, todo, seeds, preset.workers)
+    for variant, summary in zip(todo, report, strict=True):
+        which = (policy.method, policy.task, variant, policy.real_demos)
+        row = {
+            **dict(zip(ROW_KEYS[:4], which, strict=True)),
+            **{key: summary[key] for key in ROW_KEYS[4:]},
+            "episode_length_s": summary["episode_length_s"],
+            "seeds": [seeds.start, seeds.stop - 1],
+            "config_hash": config_hash,
+        }
+        write_json(paths.result(policy, variant), row)
+    return True
+
+
+# -- data ----------------------------------------------------------------------------------
+
+
+def run_command(title: str, command: list[str]) -> None:
+    """Run one of the project's commands, showing it."""
+    from simhum.demo import step
+
+    step(title, command, None, [])
+
+
+def generation(preset: Preset, paths: Paths, source: str, count: int) -> None:
+    """``count`` demonstrations per task of one source (finished ones are skipped)."""
+    from simhum.demo import image_size
+
+    width, height = image_size(preset.image_width)
+    module, domain = {
+        "sim": ("simhum_sim_bridge.generate", "sim"),
+        "human": ("simhum_human_capture.proxy_human", "human_wild"),
+        "real": ("simhum_sim_bridge.generate", "real"),
+    }[source]
+    run_command(
+        f"{source} demonstrations",
+        [
+            sys.executable,
+            "-m",
+            module,
+            "--out",
+            str(paths.episodes),
+            "--tasks",
+            *preset.tasks,
+            "--domains",
+            domain,
+            "-n",
+            str(count),
+            "--seed",
+            str(SEED_BASES[source]),
+            "--width",
+            str(width),
+            "--height",
+            str(height),
+            "--workers",
+            str(preset.workers),
+        ],
+    )
+
+
+def convert(preset: Preset, paths: Paths) -> dict[str, int]:
+    """Add new episodes to the store; returns the real episodes per task it holds."""
+    from simhum.demo import image_size
+    from simhum_train.store import EpisodeStore
+
+    width, height = image_size(preset.image_width)
+    run_command(
+        "training store",
+        [
+            sys.executable,
+            "-m",
+            "simhum_train.convert",
+            "--episodes",
+            str(paths.episodes),
+            "--out",
+            str(paths.store),
+            "--image-size",
+            str(width),
+            str(height),
+        ],
+    )
+    records = EpisodeStore.open(paths.store).episodes
+    return {t: sum(r.task == t and r.domain == "real" for r in records) for t in preset.tasks}
+
+
+def build_data(preset: Preset, paths: Paths) -> bool:
+    """Every demonstration and the store, with at least ``max_real_demos`` successful real
+    ones per task (more are generated, up to REAL_MARGIN times as many, when some fail);
+    skipped (False) when the store was built for these sizes."""
+    sizes = {
+        "tasks": list(preset.tasks),
+        "image_width": preset.image_width,
+        **{f"{s}_seeds": [r.start, r.stop] for s, r in generation_seeds(preset).items()},
+        "real_demos": preset.max_real_demos,
+    }
+    if paths.data.is_file() and json.loads(paths.data.read_text()) == sizes:
+        return False
+    generation(preset, paths, "sim", preset.sim_episodes)
+    generation(preset, paths, "human", preset.human_episodes)
+    need = count = preset.max_real_demos
+    while True:
+        generation(preset, paths, "real", count)
+        short = {t: need - n for t, n in convert(preset, paths).items() if n < need}
+        if not short:
+            write_json(paths.data, sizes)
+            return True
+        if count >= REAL_MARGIN * need:
+            raise StudyError(f"too few successful real demonstrations: {short} short of {need}")
+        count = min(REAL_MARGIN * need, count + max(short.values()))
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One resumable step of the study; ``run`` returns whether it did any work."""
+
+    label: str
+    run: Callable[[], bool]
+
+
+def train_policy(preset: Preset, paths: Paths, policy: Policy) -> bool:
+    """Train a policy (its fine-tuning, for a two-stage method) unless it is trained."""
+    return train(policy_config(preset, paths, policy))
+
+
+def export_policy(preset: Preset, paths: Paths, policy: Policy) -> bool:
+    """Export a trained policy unless it is exported."""
+    return export(policy_config(preset, paths, policy), paths.model(policy))
+
+
+def evaluate_policy(
+    preset: Preset, paths: Paths, policy: Policy, variants: tuple[str, ...]
+) -> bool:
+    """Evaluate an exported policy on the variants without a result."""
+    return evaluate(preset, paths, policy, variants, policy_config(preset, paths, policy).hash())
+
+
+def work_items(preset: Preset, paths: Paths) -> list[WorkItem]:
+    """Every step of the study in order: data, then per policy its shared pre-training (the
+    first time), training, export and evaluation."""
+    items = [WorkItem("demonstrations and store", partial(build_data, preset, paths))]
+    pretrained: set[tuple[str, str]] = set()
+    for policy, variants in evaluation_plan(preset).items():
+        where = f"{policy.task}/{policy.name}"
+        shared = (policy.method, policy.task)
+        if len(load_method(policy.method).stages) == 2 and shared not in pretrained:
+            pretrained.add(shared)
+            pretrain = pretrain_config(preset, paths, policy.method, policy.task)
+            items.append(
+                WorkItem(f"train {policy.task}/{pretrain.name}", partial(train, pretrain))
+            )
+        items += [
+            WorkItem(f"train {where}", partial(train_policy, preset, paths, policy)),
+            WorkItem(f"export {where}", partial(export_policy, preset, paths, policy)),
+            WorkItem(
+                f"evaluate {where}: {', '.join(variants)}",
+                partial(evaluate_policy, preset, paths, policy, variants),
+            ),
+        ]
+    return items
+
+
+def run_items(items: list[WorkItem], timings_path: Path) -> dict[str, float]:
+    """Run the steps with a progress bar, recording the seconds of those that did work;
+    returns the seconds of every step done so far (over resumed runs too)."""
+    from tqdm import tqdm
+
+    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    with tqdm(items, desc="study", unit="step") as bar:
+        for item in bar:
+            bar.set_postfix_str(item.label)
+            tqdm.write(f"--- study: {item.label}")
+            start = time.monotonic()
+            if item.run():
+                timings[item.label] = round(time.monotonic() - start, 1)
+                write_json(timings_path, timings)
+            else:
+                tqdm.write("(done already)")
+    return timings
+
+
+def collect_rows(preset: Preset, paths: Paths) -> list[dict]:
+    """Every evaluation result of the plan, in plan order."""
+    return [
+        json.loads(paths.result(policy, variant).read_text())
+        for policy, variants in evaluation_plan(preset).items()
+        for variant in variants
+    ]
+
+
+def run_study(preset_name: str, preset: Preset, paths: Paths, command: str) -> int:
+    """The whole study, then its results; returns 0."""
+    started = time.monotonic()
+    paths.out.mkdir(parents=True, exist_ok=True)
+    timings = run_items(work_items(preset, paths), paths.timings)
+    rows = collect_rows(preset, paths)
+    wall = {"this_run_s": time.monotonic() - started, "all_steps_s": sum(timings.values())}
+    write_results(preset_name, preset, rows, wall, command, paths.results)
+    print(f"results: {paths.results / 'study.md'}, {paths.results / 'study.json'}")
+    return 0
+
+
+# -- results -------------------------------------------------------------------------------
+
+
+def percent(row: dict) -> str:
+    """'55 ± 11' (%): a success rate with its standard error."""
+    return f"{100 * row['success_rate']:.0f} ± {100 * row['success_rate_se']:.0f}"
+
+
+def markdown_table(header: list[str], lines: list[list[str]]) -> list[str]:
+    """A GitHub markdown table."""
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(line) + " |" for line in lines),
+    ]
+
+
+def write_results(
+    preset_name: str, preset: Preset, rows: list[dict], wall: dict, command: str, out: Path
+) -> None:
+    """study.json (the rows), study.md (tables, wall time, command) and the plots."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "study.json", rows)
+    index = {(r["method"], r["task"], r["real_demos"], r["variant"]): r for r in rows}
+    seeds = evaluation_seeds(preset.episodes)
+    lines = [
+        f"# SimHum study (preset `{preset_name}`)",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Wall time: {wall['this_run_s'] / 60:.1f} min this run; {wall['all_steps_s'] / 60:.1f}"
+        f" min of work over every run that built these results ({os.cpu_count()} CPU cores).",
+        "",
+        f"Success rate (%) ± standard error over {preset.episodes} lock-step closed-loop "
+        f"episodes per variant, seeds {seeds.start}..{seeds.stop - 1} (disjoint from every "
+        "demonstration seed). `real`: the proxy-real lab look, inner placement grid; "
+        "`real_ood_*`: unseen backgrounds, distractors, lighting; `outer_grid`: the lab look "
+        "with objects on the held-out outer placement ring.",
+        "",
+        f"Data per task: {preset.sim_episodes} simulation and {preset.human_episodes} "
+        f"proxy-human episodes, {preset.real_demos} proxy-real demonstrations (the first N of "
+        f"them for a data-efficiency point); steps: pre-training {preset.pretrain_steps}, "
+        f"fine-tuning {preset.finetune_steps}, single-stage {preset.single_steps}, batch "
+        f"{preset.batch_size}; images {preset.image_width} px wide.",
+    ]
+    for task in preset.tasks:
+        lines += ["", f"## {task}, {preset.real_demos} real demonstrations", ""]
+        lines += markdown_table(
+            ["method", *preset.variants],
+            [
+                [m, *(percent(index[m, task, preset.real_demos, v]) for v in preset.variants)]
+                for m in preset.methods
+            ],
+        )
+    for task in preset.curve_tasks if preset.has_curve else ():
+        for variant in preset.curve_variants:
+            lines += ["", f"## Data efficiency: {task}, {variant}, N real demonstrations", ""]
+            lines += markdown_table(
+                ["method", *(f"N = {n}" for n in preset.curve_demos)],
+                [
+                    [m, *(percent(index[m, task, n, variant]) for n in preset.curve_demos)]
+                    for m in preset.curve_methods
+                ],
+            )
+    lines += ["", "![success per method and variant](study_success.png)"]
+    if preset.has_curve:
+        plot_curve(preset, index, out / "study_data_efficiency.png")
+        lines += ["", "![data efficiency](study_data_efficiency.png)"]
+    plot_success(preset, index, out / "study_success.png")
+    (out / "study.md").write_text("\n".join(lines) + "\n")
+
+
+def plot_success(preset: Preset, index: dict, path: Path) -> None:
+    """Per task, success per variant with one bar per method and standard-error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    n_tasks = len(preset.tasks)
+    fig, axes = plt.subplots(n_tasks, 1, figsize=(2 + 1.8 * len(preset.variants), 3.2 * n_tasks))
+    width = 0.8 / len(preset.methods)
+    x = np.arange(len(preset.variants))
+    for ax, task in zip(np.atleast_1d(axes), preset.tasks, strict=True):
+        for i, method in enumerate(preset.methods):
+            rows = [index[method, task, preset.real_demos, v] for v in preset.variants]
+            ax.bar(
+                x + (i - (len(preset.methods) - 1) / 2) * width,
+                [100 * r["success_rate"] for r in rows],
+                width,
+                yerr=[100 * r["success_rate_se"] for r in rows],
+                capsize=2,
+                label=method,
+            )
+        ax.set_xticks(x, [v.replace("real_ood_", "OOD ") for v in preset.variants])
+        ax.set_ylim(0, 120)
+        ax.set_ylabel("success rate (%)")
+        ax.set_title(f"{task}, {preset.real_demos} real demonstrations")
+    np.atleast_1d(axes)[0].legend(fontsize=7, ncols=len(preset.methods), loc="upper center")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_curve(preset: Preset, index: dict, path: Path) -> None:
+    """Success against the number of real demonstrations, per curve task and variant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(t, v) for t in preset.curve_tasks for v in preset.curve_variants]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.4), squeeze=False)
+    for ax, (task, variant) in zip(axes[0], panels, strict=True):
+        for method in preset.curve_methods:
+            rows = [index[method, task, n, variant] for n in preset.curve_demos]
+            ax.errorbar(
+                preset.curve_demos,
+                [100 * r["success_rate"] for r in rows],
+                yerr=[100 * r["success_rate_se"] for r in rows],
+                marker="o",
+                capsize=3,
+                label=method,
+            )
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(preset.curve_demos, [str(n) for n in preset.curve_demos])
+        ax.set_ylim(0, 105)
+        ax.set_xlabel("real demonstrations")
+        ax.set_ylabel("success rate (%)")
+        ax.set_title(f"{task}, {variant}")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# -- the command ---------------------------------------------------------------------------
+
+
+def prepare(args: argparse.Namespace) -> Preset:
+    """The preset as asked, every name and seed range checked before any work."""
+    preset = select(PRESETS[args.preset], args.tasks, args.methods, args.variants)
+    if args.workers is not None:
+        preset = replace(preset, workers=args.workers)
+    if preset.workers < 1:
+        raise StudyError(f"--workers must be at least 1, got {preset.workers}")
+    check_methods(preset)
+    check_seeds(preset)
+    return preset
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces this study."""
+    parts = ["simhum", "study", "--preset", args.preset]
+    for flag in ("tasks", "methods", "variants"):
+        if getattr(args, flag):
+            parts += [f"--{flag}", *getattr(args, flag)]
+    if args.workers is not None:
+        parts += ["--workers", str(args.workers)]
+    return " ".join([*parts, "--out", str(args.out), "--results-dir", str(args.results_dir)])
+
+
+def run_command_line(args: argparse.Namespace) -> int:
+    """`simhum study`: exit status 2 for a bad request, before any work."""
+    from simhum_train.experiment import ConfigError
+
+    try:
+        preset = prepare(args)
+    except (StudyError, ConfigError) as err:
+        print(f"simhum study: {err}", file=sys.stderr)
+        return 2
+    paths = Paths(args.out, args.results_dir)
+    print(f"study '{args.preset}': {json.dumps(asdict(preset))}", flush=True)
+    return run_study(args.preset, preset, paths, command_line(args))
+
+
+def add_study_command(commands: argparse._SubParsersAction) -> None:
+    """The `simhum study` sub-command."""
+    parser = commands.add_parser("study", help="train and evaluate every method (resumable)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="study")
+    parser.add_argument("--tasks", nargs="+", help="a subset of the preset's tasks")
+    parser.add_argument("--methods", nargs="+", help="a subset of the preset's methods")
+    parser.add_argument("--variants", nargs="+", help="a subset of the preset's variants")
+    parser.add_argument("--workers", type=int, help="generation and evaluation processes")
+    parser.add_argument("--out", type=Path, default=Path("runs/study"), help="work folder")
+    parser.add_argument("--results-dir", type=Path, default=Path("docs/results"))
+    parser.set_defaults(run=run_command_line)

@@ -1,0 +1,33 @@
+"""The scripted expert's own action chunks, fed through the deployment path (the lock-step
+evaluator with the policy node's PolicyController: temporal ensembling, IK, safety limits,
+then the bridge's trajectory executor), succeed on every task: what a perfect relative_ee
+policy would achieve, so a failure here is the deployment path's."""
+
+from __future__ import annotations
+
+import pytest
+from expert_oracle import ExpertOracleSource
+
+from simhum.evaluate import VariantResult
+from simhum.lockstep import LockstepSettings, evaluate_lockstep
+from simhum.variants import evaluation_seeds
+from simhum_sim_bridge.tasks import TASKS
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_expert_oracle_succeeds_through_the_deployment_path(task: str) -> None:
+    seeds = list(evaluation_seeds(20))
+    (real,) = evaluate_lockstep(
+        ExpertOracleSource(),
+        task,
+        ["real"],
+        seeds,
+        workers=2,
+        settings=LockstepSettings(render=False),  # the oracle does not look
+        progress=False,
+    )
+    assert set(real) == {*VariantResult("real").summary(), "outcomes"}
+    assert [o["seed"] for o in real["outcomes"]] == seeds
+    assert all(o["latencies_ms"] for o in real["outcomes"])  # it commanded through the node code
+    failed = [o["seed"] for o in real["outcomes"] if not o["success"]]
+    assert real["success_rate"] >= 0.95, f"{task}: the oracle failed seeds {failed}"

@@ -1,0 +1,177 @@
+"""`simhum study`: checked requests, disjoint seeds, the smoke preset end to end, resume,
+and the training options it relies on (data.episodes, init_from a checkpoint file)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from simhum.cli import main as simhum
+from simhum.evaluate import EVAL_SEED_OFFSET
+from simhum.study import (
+    PRESETS,
+    ROW_KEYS,
+    Paths,
+    Policy,
+    StudyError,
+    check_seeds,
+    evaluation_plan,
+    generation_seeds,
+    policy_config,
+)
+from simhum.variants import evaluation_seeds
+from simhum_train.experiment import ConfigError, load_experiment
+
+
+def study_args(out: Path, *extra: str) -> list[str]:
+    """`simhum study --preset smoke` writing under ``out``."""
+    return [
+        "study",
+        "--preset",
+        "smoke",
+        "--out",
+        str(out / "run"),
+        "--results-dir",
+        str(out / "results"),
+        *extra,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("flag", "kind"), [("--methods", "method"), ("--tasks", "task"), ("--variants", "variant")]
+)
+def test_an_unknown_name_fails_before_any_work(tmp_path: Path, capsys, flag, kind) -> None:
+    assert simhum(study_args(tmp_path, flag, "nope")) == 2
+    assert f"simhum study: unknown {kind} 'nope'; known: [" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_evaluation_seeds_are_disjoint_from_demonstration_seeds(name: str) -> None:
+    preset = PRESETS[name]
+    check_seeds(preset)
+    evaluation = set(evaluation_seeds(preset.episodes))
+    assert min(evaluation) == EVAL_SEED_OFFSET and len(evaluation) == preset.episodes
+    for seeds in generation_seeds(preset).values():
+        assert evaluation.isdisjoint(seeds)
+    too_many = replace(preset, sim_episodes=EVAL_SEED_OFFSET + 1)
+    with pytest.raises(StudyError, match="also sim demonstration seeds"):
+        check_seeds(too_many)
+
+
+def test_the_plan_adds_the_curve_counts_to_the_table() -> None:
+    preset = PRESETS["study"]
+    plan = evaluation_plan(preset)
+    table = [p for p in plan if p.real_demos == preset.real_demos]
+    assert len(table) == len(preset.tasks) * len(preset.methods)
+    assert all(plan[p] == preset.variants for p in table)
+    assert plan[Policy("simhum", "pick_place", 5)] == preset.curve_variants
+    assert Policy("simhum", "push", 5) not in plan  # the curve is on pick_place only
+    assert Policy("sim_to_real", "pick_place", 5) not in plan
+
+
+def run_smoke(out: Path) -> int:
+    """The smoke study, with single-threaded torch (on a shared 2-core machine, competing
+    threads slow a tiny model's steps tenfold)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return simhum(study_args(out))
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory) -> Path:
+    """A finished smoke study."""
+    out = tmp_path_factory.mktemp("study")
+    assert run_smoke(out) == 0
+    return out
+
+
+def test_the_smoke_study_writes_every_row_of_the_contract(smoke: Path) -> None:
+    preset = PRESETS["smoke"]
+    rows = json.loads((smoke / "results" / "study.json").read_text())
+    for row in rows:
+        assert set(ROW_KEYS) <= set(row)
+        assert isinstance(row["real_demos"], int) and row["episodes"] == preset.episodes
+        assert 0.0 <= row["success_rate"] <= 1.0 and row["success_rate_se"] >= 0.0
+    expected = {
+        (p.method, p.task, v, p.real_demos)
+        for p, variants in evaluation_plan(preset).items()
+        for v in variants
+    }
+    assert {(r["method"], r["task"], r["variant"], r["real_demos"]) for r in rows} == expected
+    assert len(rows) == len(expected)
+    report = (smoke / "results" / "study.md").read_text()
+    assert "simhum study --preset smoke" in report and "Wall time" in report
+    for plot in ("study_success.png", "study_data_efficiency.png"):
+        assert (smoke / "results" / plot).stat().st_size > 0
+
+
+def test_fine_tunings_start_from_one_shared_pre_training(smoke: Path) -> None:
+    preset, paths = PRESETS["smoke"], Paths(smoke / "run", smoke / "results")
+    pretrainings = sorted(p.name for p in (smoke / "run" / "train" / "pick_place").iterdir())
+    assert [p for p in pretrainings if p.endswith("pretrain")] == [
+        "human_to_real-pretrain",
+        "sim_to_real-pretrain",
+        "simhum-pretrain",
+    ]
+    starts = {
+        policy_config(preset, paths, Policy("simhum", "pick_place", n)).stages[0].init_from
+        for n in preset.curve_demos
+    }
+    assert starts == {str(smoke / "run/train/pick_place/simhum-pretrain/pretrain/best.pt")}
+    finetuned = torch.load(
+        smoke / "run/train/pick_place/simhum-r1/finetune/final.pt", weights_only=True
+    )
+    assert finetuned["origin"]["backbone"] == "backbone"  # loaded, not fresh
+
+
+def test_a_rerun_skips_every_finished_step(smoke: Path, capsys) -> None:
+    run = smoke / "run"
+    outputs = [
+        *run.glob("train/*/*/*/final.pt"),
+        *run.glob("train/*/*/*/best.pt"),
+        *run.glob("models/*/*.onnx"),
+        *run.glob("eval/*/*/*.json"),
+    ]
+    before = {path: path.stat().st_mtime_ns for path in outputs}
+    capsys.readouterr()
+    assert run_smoke(smoke) == 0
+    out = capsys.readouterr().out
+    steps = out.count("--- study: ")
+    assert steps > 0 and out.count("(done already)") == steps
+    assert {path: path.stat().st_mtime_ns for path in outputs} == before
+
+
+def test_data_episodes_keeps_the_first_episodes_of_a_domain(smoke: Path) -> None:
+    from simhum_train.dataset import TrainingData
+
+    store = smoke / "run" / "store.zarr"
+
+    def real_ids(episodes: dict[str, int]) -> list[str]:
+        data = TrainingData(store, "relative_ee", 2, 4, 0.5, 0, ["pick_place"], episodes)
+        split = data.splits["real"]
+        return sorted(data.records[i].episode_id for s in ("train", "val") for i in split[s])
+
+    every = real_ids({})
+    assert len(every) >= 2
+    assert real_ids({"real": 1}) == every[:1]
+    assert real_ids({"sim": 1}) == every
+
+
+def test_bad_data_episodes_and_init_from_name_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"data.episodes: unknown domain\(s\) \['robot'\]"):
+        load_experiment("real_only", ["data.episodes={robot: 3}"])
+    with pytest.raises(ConfigError, match="counts must be integers >= 1"):
+        load_experiment("real_only", ["data.episodes={real: 0}"])
+    missing = tmp_path / "missing.pt"
+    with pytest.raises(ConfigError, match=f"init_from '{missing}': no such checkpoint file"):
+        load_experiment("real_only", [f"stages.0.init_from={missing}"])
+    with pytest.raises(ConfigError, match="must name an earlier stage of"):
+        load_experiment("real_only", ["stages.0.init_from=pretrain"])
