@@ -11,7 +11,8 @@ is applied as the bridge applies the node's one-point JointTrajectory (stamp zer
 now and reaches its target one control period later). A held step sends nothing, so the arm
 keeps the last trajectory, as on the wire. The episode ends with the runner's episode end
 (success, or failure at the task's time-out). One physics step separates an observation
-from its command (the live graph's DDS and inference latency is a few of them).
+from its command; in the live graph, inference and DDS take some 10 to 30 ms, which slows
+its paths by some percent.
 
 Episodes run in parallel worker processes (spawn), each with its own policy; the
 controller's sampling noise is seeded from the episode seed, so a seed gives the same
@@ -128,12 +129,10 @@ class _Latest:
         self.end = (t, success)
 
 
-def episode_spec(
-    task: str, variant: str, seed: int, control_hz: float = 10.0, scene: SceneConfig | None = None
-) -> EpisodeSpec:
-    """The episode of a task, evaluation variant and seed."""
+def episode_spec(task: str, variant: str, seed: int) -> EpisodeSpec:
+    """The episode of a task, evaluation variant and seed (its look and placement split)."""
     v = get_variant(variant)
-    return EpisodeSpec(task, v.domain, seed, v.split, control_hz, scene=scene or SceneConfig())
+    return EpisodeSpec(task, v.domain, seed, v.split)
 
 
 def run_lockstep_episode(
@@ -233,7 +232,7 @@ def evaluate_lockstep(
     source = OnnxPolicySource(policy) if isinstance(policy, str | Path) else policy
     job = _Job(source, task, settings or LockstepSettings())
     items = [(i, v, s) for i, (v, s) in enumerate((v, s) for v in variants for s in seeds)]
-    outcomes: list[EpisodeOutcome] = [None] * len(items)  # type: ignore[list-item]
+    outcomes: dict[int, EpisodeOutcome] = {}
     with tqdm(
         total=len(items), desc=f"lock-step {task}", unit="episode", disable=not progress
     ) as bar:
@@ -257,7 +256,7 @@ def evaluate_lockstep(
                     record(done)
     report = []
     for k, variant in enumerate(variants):
-        episodes = outcomes[k * len(seeds) : (k + 1) * len(seeds)]
+        episodes = [outcomes[k * len(seeds) + j] for j in range(len(seeds))]
         result = VariantResult(
             variant,
             [o.success for o in episodes],

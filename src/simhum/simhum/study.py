@@ -109,9 +109,10 @@ PRESETS = {
     # simhum and real_only at 5, 10, 40 on pick_place = 6 pre-trainings, 9 fine-tunings, 7
     # single-stage trainings (16,500 steps), 16 exports, 1,120 evaluation episodes, 680
     # demonstrations. Rates on this machine when quiet: a step at batch 64 and 64x48 images
-    # 0.28 s (one domain) to 0.37 s (two; 0.45-0.59 s at 96x72), generation 1.4 episodes/s
-    # with 2 workers, conversion 0.1 s/episode, lock-step evaluation ~3 s per episode and
-    # worker (a 12 s failed episode, 16 ms inference). Estimate: training 83 min (+3 of
+    # 0.28 s (one domain) to 0.37 s (two; 0.45-0.59 s at 96x72), measured with a history of
+    # 2 frames (the base config's 1 is faster), generation 1.4 episodes/s with 2 workers,
+    # conversion 0.1 s/episode, lock-step evaluation ~3 s per episode and worker (a 12 s
+    # failed episode, 16 ms inference). Estimate: training at most 83 min (+3 of
     # validation), evaluation 29, demonstrations 9, loading and export 3: ~127 min.
     "study": Preset(
         tasks=("pick_place", "push"),

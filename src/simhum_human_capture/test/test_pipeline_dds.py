@@ -16,11 +16,13 @@ TOPICS = load_topics()
 RECORDED = [TOPICS.camera_image, TOPICS.camera_info, TOPICS.hand_pose, TOPICS.end_effector_target]
 
 
-def test_file_camera_to_recorded_episode(proxy_frames, tmp_path, start_node, ros_node, spin):
-    folder, _ = proxy_frames
+def test_file_camera_to_recorded_episode(proxy_frame_folder, tmp_path, start_node, ros_node, spin):
     nodes = [
         start_node(
-            "simhum_human_capture.camera_node", source=str(folder), loop=True, rate_hz=15.0
+            "simhum_human_capture.camera_node",
+            source=str(proxy_frame_folder),
+            loop=True,
+            rate_hz=15.0,
         ),
         start_node("simhum_human_capture.tracker_node"),
         start_node("simhum_human_capture.retarget_node", ik_preview=True),
