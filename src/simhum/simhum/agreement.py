@@ -51,6 +51,7 @@ class GraphWatch:
         from sensor_msgs.msg import JointState
 
         from simhum_description.ros_messages import from_time
+        from simhum_description.ros_node import EVENTS_QOS
         from simhum_description.topics import load_topics
         from simhum_msgs.msg import EpisodeEvent
 
@@ -64,7 +65,9 @@ class GraphWatch:
         topics = load_topics()
         self.events: list = []
         self.joints: list[tuple[float, tuple[float, ...]]] = []
-        self.node.create_subscription(EpisodeEvent, topics.episode_events, self.events.append, 50)
+        self.node.create_subscription(
+            EpisodeEvent, topics.episode_events, self.events.append, EVENTS_QOS
+        )
         self.node.create_subscription(JointState, topics.joint_states, self._on_joints, 200)
 
     def _on_joints(self, msg) -> None:

@@ -55,6 +55,7 @@ class EvaluationClient:
     def __init__(self) -> None:
         import rclpy
 
+        from simhum_description.ros_node import EVENTS_QOS
         from simhum_description.topics import load_topics
         from simhum_msgs.msg import EpisodeEvent, PolicyStatus
         from simhum_msgs.srv import Record, ResetScene
@@ -65,7 +66,9 @@ class EvaluationClient:
         topics = load_topics()
         self.events: list = []
         self.status: list[tuple[float, object]] = []
-        self.node.create_subscription(EpisodeEvent, topics.episode_events, self.events.append, 50)
+        self.node.create_subscription(
+            EpisodeEvent, topics.episode_events, self.events.append, EVENTS_QOS
+        )
         self.node.create_subscription(
             PolicyStatus,
             topics.policy_status,

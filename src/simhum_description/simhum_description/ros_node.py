@@ -11,8 +11,15 @@ import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from simhum_description.errors import DescriptionError
+
+# Episode events are latched (the last ones kept for late joiners), so a watcher that
+# matches the bridge after an episode started still sees its START.
+EVENTS_QOS = QoSProfile(
+    depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
 
 
 def declare(node: Node, parameters: dict[str, tuple[object, str]]) -> dict[str, object]:

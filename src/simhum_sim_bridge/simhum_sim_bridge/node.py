@@ -26,7 +26,7 @@ from simhum_description.ros_messages import (
     joint_state_msg,
     to_time,
 )
-from simhum_description.ros_node import declare, run
+from simhum_description.ros_node import EVENTS_QOS, declare, run
 from simhum_description.topics import load_topics
 from simhum_msgs.msg import EpisodeEvent
 from simhum_msgs.srv import ResetScene
@@ -89,7 +89,7 @@ class SimBridgeNode(Node):
             CameraInfo, topics.camera_info, qos_profile_sensor_data
         )
         self.pub_clock = self.create_publisher(Clock, topics.clock, QoSProfile(depth=1))
-        self.pub_events = self.create_publisher(EpisodeEvent, topics.episode_events, 10)
+        self.pub_events = self.create_publisher(EpisodeEvent, topics.episode_events, EVENTS_QOS)
         self.create_subscription(JointTrajectory, topics.joint_trajectory, self.on_trajectory, 10)
         self.create_service(ResetScene, topics.reset_scene, self.on_reset)
 
