@@ -85,16 +85,19 @@ def test_new_episode_starts_from_the_ready_pose(start_node, ros_node, spin, robo
     assert spin(lambda: watch.joints and np.abs(position() - ready).max() > 0.4, 60), log()
     client = ros_node.create_client(ResetScene, TOPICS.reset_scene)
     assert client.wait_for_service(timeout_sec=20)
+    # every command so far sits at the target, 0.6 rad from the ready pose; counting from
+    # before the reset (not from when this process sees START) leaves no race with the node
+    seen = len(watch.commands)
     future = client.call_async(ResetScene.Request(task="pick_place", seed=1, variant="real"))
     assert spin(future.done) and future.result().ok
     assert spin(
         lambda: any(e.event == EpisodeEvent.EVENT_START and e.seed == 1 for e in watch.events)
     )
-    seen = len(watch.commands)
     assert spin(lambda: len(watch.commands) >= seen + 10, timeout=30), log()
     after = np.array([c.points[0].positions for c in watch.commands[seen:]])
-    # the new episode's first command is one step (0.15 rad) from the ready pose
-    assert np.abs(after - ready).max(axis=1).min() < 0.2
+    # the new episode's first command is one step (0.15 rad) from the ready pose; a node that
+    # kept the last episode's state would go on commanding the target
+    assert np.abs(after - ready).max(axis=1).min() < 0.2, log()
 
 
 def test_model_for_another_robot_is_refused(tiny_policy, tmp_path, ros_env):
