@@ -94,6 +94,7 @@ METHODS = ("real_only", "sim_to_real", "human_to_real", "cotrain_sim_real", "sim
 ALL_VARIANTS = tuple(VARIANTS)
 TINY_MODEL = (
     "model.backbone_widths=[8, 16]",
+    "model.backbone_stride=4",
     "model.groups=4",
     "model.keypoints=4",
     "model.d_model=32",

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # the tests' helper modules (toy
 
 TINY = {
     "model.backbone_widths": "[8, 16]",
+    "model.backbone_stride": "4",
     "model.groups": "4",
     "model.keypoints": "4",
     "model.d_model": "32",

@@ -69,6 +69,9 @@ class StageConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 100
     grad_clip: float = 1.0
+    # decay of the exponential moving average of the weights that is evaluated, selected
+    # and exported (as in Diffusion Policy; ramped up over the first steps); 0: raw weights
+    ema: float = 0.995
     # proportional: each domain fills its weight's share of a batch; balanced: equal shares,
     # each domain's loss weighted by its mixing weight (importance reweighting)
     batch_mixing: str = "proportional"
@@ -96,6 +99,8 @@ class StageConfig:
             raise ValueError(f"{where}: batch_mixing must be one of {BATCH_MIXING}")
         if self.steps < 0 or self.batch_size < len(self.mixing):
             raise ValueError(f"{where}: steps must be >= 0 and batch_size at least one per domain")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"{where}: ema must be in [0, 1), got {self.ema}")
         if min(self.eval_every, self.checkpoint_every, self.eval_samples) < 1:
             raise ValueError(f"{where}: eval_every, checkpoint_every, eval_samples must be >= 1")
 

@@ -14,6 +14,7 @@ refused.
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import os
 import sys
@@ -73,6 +74,19 @@ def batch_shares(mixing: dict[str, float], batch_size: int, mode: str) -> dict[s
     return dict(zip(domains, counts.tolist(), strict=True))
 
 
+def ema_decay(target: float, step: int) -> float:
+    """The moving-average decay after ``step`` optimiser steps: ramped up as (1 + s)/(10 + s)
+    so that early averages are not dominated by the initial weights, capped at ``target``."""
+    return min(target, (1 + step) / (10 + step))
+
+
+@torch.no_grad()
+def update_ema(average: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """average <- decay * average + (1 - decay) * model, parameter by parameter."""
+    for a, p in zip(average.parameters(), model.parameters(), strict=True):
+        a.lerp_(p, 1.0 - decay)
+
+
 def to_device(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
     """A numpy batch as tensors on ``device``."""
     return {k: torch.from_numpy(v).to(device, non_blocking=True) for k, v in batch.items()}
@@ -125,6 +139,8 @@ class StageTrainer:
         if source is not None:
             _, previous = load_policy(source)
             self.origin = initialize_from(self.policy, previous["policy"], self.stage.init_map)
+        # the weights evaluated, selected and exported: a moving average of self.policy's
+        self.averaged = copy.deepcopy(self.policy).requires_grad_(False)
         self.classifier = DomainClassifier(exp.model.d_model, len(self.domains)).to(device)
         params = [*self.policy.parameters(), *self.classifier.parameters()]
         self.optimizer = torch.optim.AdamW(
@@ -207,6 +223,7 @@ class StageTrainer:
         torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.stage.grad_clip)
         self.optimizer.step()
         self.step += 1
+        update_ema(self.averaged, self.policy, ema_decay(self.stage.ema, self.step))
         return {**{k: v.item() for k, v in losses.items()}, "lr": lr}
 
     # -- evaluation -----------------------------------------------------------------------
@@ -226,8 +243,9 @@ class StageTrainer:
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         """Validation flow loss and sampled-chunk MSE (normalised units) of the stage's
-        domains, then latent diagnostics over every store domain this policy can see."""
-        self.policy.eval()
+        domains, then latent diagnostics over every store domain this policy can see; all of
+        the moving-average weights."""
+        policy = self.averaged.eval()
         generator = torch.Generator(device=self.device).manual_seed(EVAL_SEED)
         out: dict[str, float] = {"val_loss": 0.0, "val_action_mse": 0.0}
         steps = self.exp.model.num_sampling_steps
@@ -235,12 +253,12 @@ class StageTrainer:
             windows = self._eval_windows(domain)
             b = self._fixed_windows(windows)
             embodiment = keys.EMBODIMENT_OF[domain]
-            cond, _ = self.policy.encode(
+            cond, _ = policy.encode(
                 b[keys.OBS_IMAGE], b[keys.OBS_PROPRIO], keys.ADAPTOR_OF[domain], embodiment
             )
-            loss = flow_matching_loss(self.policy, cond, b[keys.ACTION], embodiment, generator)
+            loss = flow_matching_loss(policy, cond, b[keys.ACTION], embodiment, generator)
             noise = torch.randn(b[keys.ACTION].shape, generator=generator, device=self.device)
-            chunk = sample_actions(self.policy, cond, noise, steps, embodiment)
+            chunk = sample_actions(policy, cond, noise, steps, embodiment)
             mse = (chunk - b[keys.ACTION]).pow(2).mean()
             out[f"val_loss/{domain}"] = float(loss.mean())
             out["val_loss"] += weight * float(loss.mean())
@@ -260,7 +278,7 @@ class StageTrainer:
         for domain in self.diagnostic_domains():
             windows = self._eval_windows(domain)
             b = self._fixed_windows(windows)
-            latents[domain] = self.policy.latent(b[keys.OBS_IMAGE], keys.ADAPTOR_OF[domain])
+            latents[domain] = self.averaged.latent(b[keys.OBS_IMAGE], keys.ADAPTOR_OF[domain])
         out = {}
         for a, b in combinations(sorted(latents), 2):
             out[f"swd/{a}-{b}"] = float(sliced_wasserstein(latents[a], latents[b]))
@@ -289,7 +307,8 @@ class StageTrainer:
             "config_hash": self.exp.hash(),
             "experiment": self.exp.to_dict(),
             "policy_config": self.policy.config.to_dict(),
-            "policy": self.policy.state_dict(),
+            "policy": self.averaged.state_dict(),  # what is exported and built upon
+            "raw_policy": self.policy.state_dict(),  # what training resumes from
             "classifier": self.classifier.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "numpy_rng": self.rng.bit_generator.state,
@@ -333,7 +352,8 @@ class StageTrainer:
                 f"{path}: written by a different config; use another name/out or delete "
                 f"{self.exp.out_dir}"
             )
-        self.policy.load_state_dict(state["policy"])
+        self.policy.load_state_dict(state["raw_policy"])
+        self.averaged.load_state_dict(state["policy"])
         self.classifier.load_state_dict(state["classifier"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.rng.bit_generator.state = state["numpy_rng"]

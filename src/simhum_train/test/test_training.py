@@ -14,8 +14,15 @@ from simhum_train.dataset import TrainingData
 from simhum_train.diagnostics import domain_classifier_accuracy, sliced_wasserstein
 from simhum_train.experiment import ConfigError, load_experiment
 from simhum_train.metrics import read_csv
-from simhum_train.policy.modeling import ModularPolicy
-from simhum_train.train import StageTrainer, batch_shares, policy_config, run_experiment
+from simhum_train.policy.modeling import Backbone, ModularPolicy
+from simhum_train.train import (
+    StageTrainer,
+    batch_shares,
+    ema_decay,
+    policy_config,
+    run_experiment,
+    update_ema,
+)
 
 RETAINED = {"backbone", "trunk", "adaptors.real", "embodiments.robot"}
 
@@ -56,6 +63,22 @@ def test_a_tiny_training_run_lowers_the_loss(
     assert best["step"] == min(errors, key=errors.get)
     assert best["best"] == pytest.approx(min(errors.values()))
     assert torch.load(finals["sim"].parent / FINAL, weights_only=True)["step"] == 60
+    # what is selected and exported is the moving average, not the last raw weights
+    assert any(not torch.equal(best["policy"][k], best["raw_policy"][k]) for k in best["policy"])
+
+
+def test_moving_average_of_the_weights() -> None:
+    assert ema_decay(0.995, 0) == pytest.approx(0.1)  # early: mostly the new weights
+    assert ema_decay(0.995, 1_000_000) == 0.995
+    model = torch.nn.Linear(2, 2)
+    average = torch.nn.Linear(2, 2)
+    average.load_state_dict(model.state_dict())
+    before = model.weight.detach().clone()
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    update_ema(average, model, 0.75)
+    torch.testing.assert_close(average.weight, before + 0.25)
+    torch.testing.assert_close(average.bias, model.bias)
 
 
 def test_stage_two_checkpoint_holds_exactly_the_retained_modules(two_stage) -> None:
@@ -149,6 +172,9 @@ def test_bad_configs_name_the_file_and_key(tmp_path: Path, tiny_config) -> None:
         load_experiment(tiny_config, ["stages.1.init_from=finetune"])
     with pytest.raises(ConfigError, match=r"must be non-empty multiples of model\.groups"):
         load_experiment(tiny_config, ["model.backbone_widths=[6, 16]"])
+    for stride in (3, 8):  # not a power of two; more halvings than [8, 16] has stages
+        with pytest.raises(ConfigError, match="backbone_stride must be a power of two"):
+            load_experiment(tiny_config, [f"model.backbone_stride={stride}"])
     with pytest.raises(ConfigError, match="no such config file"):
         load_experiment(tmp_path / "missing.yaml")
     child = tmp_path / "child.yaml"
@@ -160,11 +186,17 @@ def test_bad_configs_name_the_file_and_key(tmp_path: Path, tiny_config) -> None:
 
 
 def test_image_size_must_fit_the_backbone(store_path: Path, tiny_config) -> None:
-    deep = "model.backbone_widths=[8, 8, 8, 8, 8]"  # stride 32: a 32x32 image is too small
-    exp = load_experiment(tiny_config, [f"data.store={store_path}", deep])
+    deep = ["model.backbone_widths=[8, 8, 8, 8, 8]", "model.backbone_stride=32"]
+    exp = load_experiment(tiny_config, [f"data.store={store_path}", *deep])  # 32x32: too small
     data = TrainingData(store_path, "relative_ee", 2, 4, 0.34, 0)
     with pytest.raises(ValueError, match="too small for the backbone"):
         policy_config(exp, data, exp.stages[0])
+
+
+def test_backbone_stride_sets_the_keypoint_grid() -> None:
+    for stride in (2, 4, 8):
+        features = Backbone((8, 16, 16), 4, stride)(torch.zeros(1, 3, 32, 48))
+        assert features.shape[-2:] == (32 // stride, 48 // stride)
 
 
 def test_batch_shares_follow_the_mixing_ratio() -> None:

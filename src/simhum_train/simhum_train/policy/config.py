@@ -13,6 +13,9 @@ class ArchitectureConfig:
     """Sizes of the networks; the ``model`` section of an experiment YAML."""
 
     backbone_widths: tuple[int, ...] = (16, 32, 64)  # stride-2 stem; a stage per width
+    # image pixels per feature-map cell that the keypoints locate objects on: the stem and
+    # the first log2(stride) - 1 stages halve the size
+    backbone_stride: int = 8
     groups: int = 8  # GroupNorm groups
     keypoints: int = 16  # spatial-softmax keypoints per frame, each one trunk token
     d_model: int = 128
@@ -25,18 +28,19 @@ class ArchitectureConfig:
     chunk_length: int = 16  # action chunk H
     num_sampling_steps: int = 8  # Euler steps of the flow-matching sampler
 
-    @property
-    def backbone_stride(self) -> int:
-        """Image pixels per backbone feature (the stem and every stage but the last halve
-        the size)."""
-        return 2 ** len(self.backbone_widths)
-
     def __post_init__(self) -> None:
         object.__setattr__(self, "backbone_widths", tuple(self.backbone_widths))
         if not self.backbone_widths or any(w % self.groups for w in self.backbone_widths):
             raise ValueError(
                 f"model.backbone_widths {self.backbone_widths} must be non-empty multiples of "
                 f"model.groups ({self.groups})"
+            )
+        halvings = self.backbone_stride.bit_length() - 1
+        if self.backbone_stride != 2**halvings or not 1 <= halvings <= len(self.backbone_widths):
+            raise ValueError(
+                f"model.backbone_stride must be a power of two from 2 to "
+                f"{2 ** len(self.backbone_widths)} (2 per backbone width), "
+                f"got {self.backbone_stride}"
             )
         if self.d_model % self.heads or self.d_model % self.groups:
             raise ValueError(

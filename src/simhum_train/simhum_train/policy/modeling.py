@@ -42,11 +42,11 @@ class ResidualBlock(nn.Module):
 
 class Backbone(nn.Module):
     """A small ResNet with GroupNorm (batch-size independent, so it fine-tunes and exports
-    cleanly): a stride-2 stem, then a residual stage per width, each but the last halving
-    the feature map (stride 2^len(widths) in all; the last keeps the resolution that the
-    keypoints locate objects on)."""
+    cleanly): a stride-2 stem, then a residual stage per width, the first ones halving the
+    feature map until it reaches ``stride``, the rest keeping the resolution that the
+    keypoints locate objects on."""
 
-    def __init__(self, widths: tuple[int, ...], groups: int) -> None:
+    def __init__(self, widths: tuple[int, ...], groups: int, stride: int) -> None:
         super().__init__()
         self.stem = nn.Sequential(
             nn.Conv2d(3, widths[0], 3, 2, 1, bias=False),
@@ -54,9 +54,10 @@ class Backbone(nn.Module):
             nn.ReLU(),
         )
         blocks, cin = [], widths[0]
+        halvings = stride.bit_length() - 2  # after the stem's
         for i, width in enumerate(widths):
             blocks += [
-                ResidualBlock(cin, width, 1 if i == len(widths) - 1 else 2, groups),
+                ResidualBlock(cin, width, 2 if i < halvings else 1, groups),
                 ResidualBlock(width, width, 1, groups),
             ]
             cin = width
@@ -242,7 +243,7 @@ class ModularPolicy(nn.Module):
         super().__init__()
         self.config = config
         a = config.arch
-        self.backbone = Backbone(a.backbone_widths, a.groups)
+        self.backbone = Backbone(a.backbone_widths, a.groups, a.backbone_stride)
         self.adaptors = nn.ModuleDict(
             {
                 name: VisionAdaptor(self.backbone.out_channels, a.d_model, a.groups, a.keypoints)
