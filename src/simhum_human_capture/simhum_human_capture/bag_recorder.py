@@ -9,6 +9,7 @@ in the same layout as every other SimHum episode.
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from dataclasses import asdict, replace
@@ -36,12 +37,27 @@ def check_free_space(folder: Path, min_free_gb: float) -> None:
         )
 
 
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def check_plain_name(kind: str, value: str) -> None:
+    """Names that become folders (task, domain, episode id) stay one folder deep: no
+    separators, no '..', no absolute paths; anything else is a RecorderError."""
+    if not PLAIN_NAME.fullmatch(value):
+        raise RecorderError(
+            f"{kind} '{value}' is not a plain name (letters, digits, '_', '-', '.'; "
+            f"starting with a letter or digit)"
+        )
+
+
 class EpisodeRecording:
     """One episode being recorded: write() raw messages, then stop()."""
 
     def __init__(self, out: Path, metadata: EpisodeMetadata, min_free_gb: float) -> None:
         from mcap.writer import CompressionType, Writer
 
+        for kind in ("task", "domain", "episode_id"):
+            check_plain_name(kind, getattr(metadata, kind))
         folder = Path(out) / metadata.task / metadata.domain
         try:
             (folder / RECORDING).mkdir(parents=True, exist_ok=True)

@@ -55,7 +55,7 @@ class RecorderNode(Node):
         self.wanted = list(p["topics"])
         self.min_free_gb = float(p["min_free_gb"])
         self.types: dict[str, str] = {}
-        self._subscriptions = []
+        self.raw_subscriptions = []  # kept alive here; rclpy keeps its own list
         self.recording: EpisodeRecording | None = None
         for bag in recover_all(self.out) if self.out.is_dir() else []:
             self.get_logger().warning(f"recovered an interrupted recording: {bag}")
@@ -78,7 +78,7 @@ class RecorderNode(Node):
                     if reliable
                     else ReliabilityPolicy.BEST_EFFORT,
                 )
-                self._subscriptions.append(
+                self.raw_subscriptions.append(
                     self.create_subscription(
                         message_class(types[0]),
                         topic,

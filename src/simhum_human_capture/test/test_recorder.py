@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,33 @@ def test_unwritable_folder_keeps_earlier_episodes(tmp_path) -> None:
     with pytest.raises(RecorderError, match="cannot create the episode folder"):
         EpisodeRecording(blocker, metadata("ep-2"), 0.0)
     assert [m.position[0] for m in read(bag)] == [1.0]
+
+
+@pytest.mark.parametrize("field", ["task", "domain", "episode_id"])
+@pytest.mark.parametrize("name", ["/tmp/elsewhere", "../up", "a/b", "..", ".hidden", ""])
+def test_names_cannot_leave_the_output_folder(tmp_path, field, name) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(RecorderError, match=f"{field} '.*' is not a plain name"):
+        EpisodeRecording(out, replace(metadata(), **{field: name}), 0.0)
+    assert list(tmp_path.iterdir()) == []  # nothing created, inside or outside
+
+
+def test_recorder_node_refuses_a_path_and_stops_cleanly(
+    tmp_path, start_node, ros_node, spin
+) -> None:
+    recorder = start_node(
+        "simhum_human_capture.recorder_node", output_dir=str(tmp_path / "out"), min_free_gb=0.0
+    )
+    client = ros_node.create_client(Record, TOPICS.record)
+    assert client.wait_for_service(timeout_sec=20), recorder.output()
+    future = client.call_async(
+        Record.Request(action=Record.Request.ACTION_START, task="../../escape", domain="human")
+    )
+    assert spin(future.done)
+    assert not future.result().ok and "is not a plain name" in future.result().message
+    assert list(tmp_path.iterdir()) == []
+    recorder.proc.send_signal(signal.SIGINT)  # Ctrl-C: a clean shutdown exits 0
+    assert recorder.proc.wait(timeout=20) == 0, recorder.output()
 
 
 def test_killed_recorder_leaves_a_readable_bag(tmp_path, start_node, ros_node, spin) -> None:

@@ -192,10 +192,10 @@ def generate(
     if args.episodes < 1 or args.workers < 1:
         parser.error("--episodes and --workers must be at least 1")
     try:
-        check_writable(args.out)
+        specs = plan_episodes(args)  # checks the numbers before anything touches the disk
         load_robot(args.urdf, tool_frame=args.tool_frame)
         load_calibration(args.calibration)
-        specs = plan_episodes(args)
+        check_writable(args.out)
     except (PermissionError, DescriptionError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

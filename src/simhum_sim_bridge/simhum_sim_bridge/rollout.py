@@ -41,8 +41,12 @@ class EpisodeSpec:
             raise ValueError(f"unknown domain '{self.domain}'; known domains: {DOMAINS}")
         if self.split not in SPLITS:
             raise ValueError(f"unknown split '{self.split}'; use one of {SPLITS}")
+        if not 0 <= self.seed < 2**63:  # numpy seeds are non-negative
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed}")
+        if not self.control_hz > 0:
+            raise ValueError(f"control_hz must be positive, got {self.control_hz}")
         steps = self.scene.physics_hz / self.control_hz
-        if self.control_hz <= 0 or abs(steps - round(steps)) > 1e-9:
+        if abs(steps - round(steps)) > 1e-9:
             raise ValueError(
                 f"control_hz {self.control_hz} must divide physics_hz {self.scene.physics_hz}"
             )

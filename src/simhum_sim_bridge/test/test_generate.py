@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from rosbags.rosbag2 import Reader
 
 from simhum_description.episode_bag import is_complete, read_metadata, typestore
@@ -169,3 +170,22 @@ def test_unwritable_folder_message(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "not_a_folder/demos: output folder is not writable" in result.stderr
     assert "generating" not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        (["--seed", "-1"], "seed must be a non-negative integer, got -1"),
+        (["--control-hz", "0"], "control_hz must be positive, got 0.0"),
+    ],
+)
+def test_bad_episode_numbers_are_one_clear_line(tmp_path: Path, flag, message) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "simhum_sim_bridge.generate", "--out", str(tmp_path / "d"), *flag],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"error: {message}" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "d").exists()  # refused before touching the disk

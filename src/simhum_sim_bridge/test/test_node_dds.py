@@ -120,6 +120,9 @@ def test_reset_scene_service(probe, ros_node, spin) -> None:
     assert not bad_task.ok and "unknown task 'juggle'" in bad_task.message
     bad_variant = call(task="push", seed=1, variant="cartoon")
     assert not bad_variant.ok and "unknown domain 'cartoon'" in bad_variant.message
+    # any DDS peer can send this; the bridge refuses it and keeps running
+    negative = call(task="push", seed=-1, variant="real")
+    assert not negative.ok and "seed must be a non-negative integer" in negative.message
     ok = call(task="stack", seed=9, variant="real_ood_lighting")
     assert ok.ok, ok.message
     assert spin(
