@@ -1,7 +1,7 @@
 # SimHum robot image: ROS 2 Jazzy from apt, the workspace built with rosdep + colcon.
 #   docker build -f docker/robot.Dockerfile -t simhum:robot .
 #   docker run --rm -it --net=host --privileged -v /dev:/dev simhum:robot \
-#     ros2 launch simhum bringup.launch.py mode:=real policy:=/models/model.onnx
+#     ros2 launch simhum bringup.launch.py mode:=real camera:=0 policy:=/models/model.onnx
 # For GPU inference add --gpus all and a base with CUDA; onnxruntime-gpu is installed here,
 # TensorRT comes from NVIDIA's own packages on the robot (see README).
 FROM ros:jazzy

@@ -1,7 +1,7 @@
 """SimHum bringup: the robot (mode:=real) or its MuJoCo stand-in (mode:=sim), the camera, the
 policy and the recorder, built from the one graph declaration in simhum.graph.
 
-    ros2 launch simhum bringup.launch.py mode:=real policy:=/models/model.onnx
+    ros2 launch simhum bringup.launch.py mode:=real camera:=0 policy:=/models/model.onnx
     ros2 launch simhum bringup.launch.py mode:=sim policy:=model.onnx record:=true
 """
 

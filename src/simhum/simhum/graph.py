@@ -17,6 +17,7 @@ import yaml
 from simhum_description.controllers import controller_parameters
 from simhum_description.paths import default_controllers, default_urdf
 from simhum_description.robot import load_robot
+from simhum_sim_bridge.grid import SPLITS
 
 MODES = ("sim", "real")
 POLICY_NODE = "simhum_policy"
@@ -54,6 +55,13 @@ class Bringup:
             raise ValueError(f"mode must be one of {MODES}, got '{self.mode}'")
         if self.mode == "sim" and self.camera != "sim":
             raise ValueError("mode sim renders its own camera: leave camera:=sim")
+        if self.mode == "real" and self.camera == "sim":
+            raise ValueError(
+                "mode real needs a camera: camera:=<device index, /dev path, video file, "
+                "image folder or realsense>"
+            )
+        if self.split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got '{self.split}'")
         if self.policy and not Path(self.policy).is_file():
             raise ValueError(f"{self.policy}: policy file not found")
 
@@ -117,6 +125,7 @@ def declare_graph(b: Bringup) -> list[NodeDecl]:
                     "task": b.task,
                     "domain": b.variant,
                     "seed": b.seed,
+                    "split": b.split,
                     "image_width": size[0],
                     "image_height": size[1],
                 },

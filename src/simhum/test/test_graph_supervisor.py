@@ -20,6 +20,9 @@ def test_sim_graph(tmp_path) -> None:
     assert names == ["simhum_sim_bridge", "simhum_recorder"]
     bridge = nodes[0]
     assert bridge.parameters["domain"] == "real" and bridge.parameters["image_width"] == 128
+    assert bridge.parameters["split"] == "in"
+    held_out = declare_graph(Bringup(mode="sim", split="out"))[0]
+    assert held_out.parameters["split"] == "out"  # split:=out reaches the bridge
     assert all(n.module for n in nodes)  # all runnable here
 
 
@@ -45,6 +48,10 @@ def test_real_graph_declares_ros2_control(tmp_path) -> None:
 def test_bad_bringup_arguments(tmp_path) -> None:
     with pytest.raises(ValueError, match="mode must be one of"):
         Bringup(mode="hybrid")
+    with pytest.raises(ValueError, match="mode real needs a camera"):
+        Bringup(mode="real")  # camera defaults to sim
+    with pytest.raises(ValueError, match="split must be one of"):
+        Bringup(split="outer")
     with pytest.raises(ValueError, match="policy file not found"):
         Bringup(policy=str(tmp_path / "missing.onnx"))
     assert Bringup.from_strings({"record": "true", "seed": "4"}).seed == 4
