@@ -132,6 +132,9 @@ def declare_graph(b: Bringup) -> list[NodeDecl]:
             )
         )
     else:
+        # the camera node crops and resizes to the policy's input (and scales CameraInfo)
+        size = policy_image_size(b.policy)
+        camera_size = {"image_width": size[0], "image_height": size[1]} if size else {}
         robot = load_robot(
             b.robot_description,
             tool_frame=b.tool_frame,
@@ -178,7 +181,7 @@ def declare_graph(b: Bringup) -> list[NodeDecl]:
                 "simhum_human_capture",
                 "camera",
                 "simhum_human_capture.camera_node",
-                {"source": b.camera, **time},
+                {"source": b.camera, **camera_size, **time},
             ),
             NodeDecl(
                 "simhum_start_pose",

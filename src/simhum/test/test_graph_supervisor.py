@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import onnx
 import pytest
 import yaml
 
@@ -85,3 +86,23 @@ def test_simhum_up_stops_cleanly_on_ctrl_c(tmp_path) -> None:
     assert proc.returncode == 0, output
     assert "1 nodes up: simhum_sim_bridge" in output and "stopping" in output
     assert "simulating 'simhum_arm'" in (tmp_path / "logs" / "simhum_sim_bridge.log").read_text()
+
+
+def test_real_camera_publishes_the_policy_image_size(tmp_path) -> None:
+    """The camera node is told the model's input size (read from the model's contract)."""
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Identity", ["x"], ["y"])],
+        "contract_only",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+    )
+    model = onnx.helper.make_model(graph)
+    onnx.helper.set_model_props(model, {"image_width": "96", "image_height": "72"})
+    onnx.save(model, tmp_path / "policy.onnx")
+    nodes = declare_graph(
+        Bringup(
+            mode="real", camera="0", policy=str(tmp_path / "policy.onnx"), run_dir=str(tmp_path)
+        )
+    )
+    camera = next(n for n in nodes if n.name == "simhum_camera")
+    assert (camera.parameters["image_width"], camera.parameters["image_height"]) == (96, 72)

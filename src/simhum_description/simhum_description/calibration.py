@@ -43,6 +43,15 @@ class CameraCalibration:
         K[1, 2] = (self.K[1, 2] + 0.5) * sy - 0.5
         return CameraCalibration(**{**self.__dict__, "width": width, "height": height, "K": K})
 
+    def cropped(self, x0: int, y0: int, width: int, height: int) -> CameraCalibration:
+        """The camera seeing only the window [x0, x0 + width) x [y0, y0 + height)."""
+        if x0 < 0 or y0 < 0 or width <= 0 or height <= 0:
+            raise ValueError(f"bad crop window {width}x{height} at ({x0}, {y0})")
+        K = self.K.copy()
+        K[0, 2] -= x0
+        K[1, 2] -= y0
+        return CameraCalibration(**{**self.__dict__, "width": width, "height": height, "K": K})
+
     def project(self, points_camera: np.ndarray) -> np.ndarray:
         """Pixel coordinates (N, 2) of points (N, 3) in the optical frame (no distortion)."""
         uvw = points_camera @ self.K.T

@@ -15,6 +15,7 @@ from simhum_description.paths import default_calibration
 from simhum_description.ros_messages import camera_info_msg, image_msg, to_time
 from simhum_description.ros_node import declare, run
 from simhum_description.topics import load_topics
+from simhum_human_capture.frame_fit import fit_frame
 from simhum_human_capture.frame_sources import open_source
 
 PARAMETERS = {
@@ -25,6 +26,8 @@ PARAMETERS = {
     "rate_hz": (30.0, "publishing rate, Hz (files and folders are paced to it)"),
     "loop": (False, "restart a video file or folder at its end"),
     "calibration_file": (str(default_calibration()), "camera calibration YAML (intrinsics)"),
+    "image_width": (0, "published width: frames are centre-cropped and resized; 0: as captured"),
+    "image_height": (0, "published height (with image_width; bringup sets the policy's)"),
 }
 
 
@@ -42,6 +45,9 @@ class CameraNode(Node):
             CameraInfo, topics.camera_info, qos_profile_sensor_data
         )
         self.pub_depth = self.create_publisher(Image, topics.camera_depth, qos_profile_sensor_data)
+        self.size = (int(p["image_width"]), int(p["image_height"]))
+        if min(self.size) < 0 or (0 in self.size and any(self.size)):
+            raise ValueError(f"image_width and image_height: both 0 or both positive, {self.size}")
         self.period = 1.0 / float(p["rate_hz"])
         self.published = self.dropped = 0
         self._last = time.monotonic()
@@ -58,20 +64,23 @@ class CameraNode(Node):
         if frame is None:
             self.get_logger().info("end of the source", once=True)
             return
-        height, width = frame.rgb.shape[:2]
+        rgb, depth = frame.rgb, frame.depth
         camera = self.calibration
-        if (camera.width, camera.height) != (width, height):
-            camera = camera.resized(width, height)
-        self.pub_image.publish(image_msg(frame.rgb, frame.stamp, camera.frame_id))
+        if (camera.width, camera.height) != (rgb.shape[1], rgb.shape[0]):
+            camera = camera.resized(rgb.shape[1], rgb.shape[0])  # the device's own size
+        if all(self.size) and self.size != (rgb.shape[1], rgb.shape[0]):
+            rgb, depth, camera = fit_frame(rgb, depth, camera, *self.size)
+        height, width = rgb.shape[:2]
+        self.pub_image.publish(image_msg(rgb, frame.stamp, camera.frame_id))
         self.pub_info.publish(camera_info_msg(camera, frame.stamp))
-        if frame.depth is not None:
+        if depth is not None:
             depth = Image(
                 height=height,
                 width=width,
                 encoding="32FC1",
                 is_bigendian=0,
                 step=width * 4,
-                data=frame.depth.astype("<f4").tobytes(),
+                data=depth.astype("<f4").tobytes(),
             )
             depth.header.stamp = to_time(frame.stamp)
             depth.header.frame_id = camera.frame_id

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import time
 
+import cv2
+import numpy as np
+from rclpy.qos import qos_profile_sensor_data
 from rosbags.rosbag2 import Reader
+from sensor_msgs.msg import CameraInfo, Image
 
+from simhum_description.calibration import load_calibration
 from simhum_description.episode_bag import read_metadata
+from simhum_description.paths import default_calibration
 from simhum_description.topics import load_topics
 from simhum_msgs.msg import EndEffectorTarget, HandPose
 from simhum_msgs.srv import Record
@@ -76,3 +82,32 @@ def test_file_camera_to_recorded_episode(proxy_frame_folder, tmp_path, start_nod
     assert set(RECORDED) <= set(counts), counts
     assert all(counts[t] > 0 for t in RECORDED), counts
     assert hands and hands[-1].source.startswith("mediapipe")
+
+
+def test_camera_node_publishes_the_requested_size(tmp_path, start_node, ros_node, spin):
+    """A 160x90 (16:9) source published at a model's 48x36: centre crop, resize, and a
+    CameraInfo of the same size with its principal point moved and scaled accordingly."""
+    cv2.imwrite(str(tmp_path / "frame.png"), np.full((90, 160, 3), 80, np.uint8))
+    camera = start_node(
+        "simhum_human_capture.camera_node",
+        source=str(tmp_path),
+        loop=True,
+        rate_hz=15.0,
+        image_width=48,
+        image_height=36,
+    )
+    images: list[Image] = []
+    infos: list[CameraInfo] = []
+    ros_node.create_subscription(
+        Image, TOPICS.camera_image, images.append, qos_profile_sensor_data
+    )
+    ros_node.create_subscription(
+        CameraInfo, TOPICS.camera_info, infos.append, qos_profile_sensor_data
+    )
+    assert spin(lambda: images and infos, timeout=30), camera.output()
+    assert (images[-1].width, images[-1].height) == (48, 36)
+    assert (infos[-1].width, infos[-1].height) == (48, 36)
+    # 160x90 -> crop 120x90 at x0 = 20 -> scale 0.4: the principal point follows
+    native = load_calibration(default_calibration()).resized(160, 90)
+    expected = native.cropped(20, 0, 120, 90).resized(48, 36)
+    np.testing.assert_allclose(np.reshape(infos[-1].k, (3, 3)), expected.K, atol=1e-9)

@@ -98,17 +98,25 @@ class PolicyNode(Node):
         self.period = 1.0 / contract.control_hz
         self._last_cycle: float | None = None
         self._frame_interval = 0.0
+        self.camera_problem = ""  # why the last camera frame was dropped
         self.create_timer(self.period, self.on_timer)
 
     def on_image(self, msg: Image) -> None:
-        """Keep the latest frame; a frame of the wrong size stops the node (contract)."""
+        """Keep the latest frame; a frame of another size than the model's is dropped with a
+        message (the arm then holds on a stale camera), whoever published it."""
         c = self.policy.contract
         if (msg.width, msg.height) != (c.image_width, c.image_height):
-            self.get_logger().fatal(
-                f"{c.path}: expects {c.image_width}x{c.image_height} images, the camera "
-                f"gives {msg.width}x{msg.height}; refusing to run"
+            self.camera_problem = (
+                f"the model expects {c.image_width}x{c.image_height} images, the camera "
+                f"gives {msg.width}x{msg.height}; frames dropped"
             )
-            raise SystemExit(2)
+            self.get_logger().error(
+                f"{c.path}: {self.camera_problem} (set the camera node's image_width and "
+                f"image_height to the model's)",
+                throttle_duration_sec=5.0,
+            )
+            return
+        self.camera_problem = ""
         stamp = from_time(msg.header.stamp)
         if stamp < self.episode_start:
             return
@@ -168,9 +176,8 @@ class PolicyNode(Node):
             self.publish_status(PolicyStatus.STATE_HOLDING, self.hold_reason, 0.0, rate, now)
             return
         if self.image is None or self.joints is None:
-            self.publish_status(
-                PolicyStatus.STATE_HOLDING, "waiting for camera and joint states", 0.0, rate, now
-            )
+            reason = self.camera_problem or "waiting for camera and joint states"
+            self.publish_status(PolicyStatus.STATE_HOLDING, reason, 0.0, rate, now)
             return
         (image_stamp, image), (joint_stamp, q) = self.image, self.joints
         result = self.controller.step(
@@ -182,12 +189,16 @@ class PolicyNode(Node):
                 PolicyStatus.STATE_HOLDING, result.reason, result.inference_ms, rate, image_stamp
             )
             return
+        # stamped with the observation it was decided from: the trajectory starts then (as
+        # joint_trajectory_controller reads a stamp), and a scene reset can tell commands
+        # decided in the previous episode apart
         self.pub_command.publish(
             trajectory_msg(
                 self.robot.joint_names,
                 result.command[None],
                 [self.period],
                 self.robot.base_frame,
+                stamp=min(image_stamp, joint_stamp),
             )
         )
         self.publish_status(PolicyStatus.STATE_RUNNING, "", result.inference_ms, rate, image_stamp)

@@ -155,6 +155,12 @@ class SimBridgeNode(Node):
         """Execute a trajectory like joint_trajectory_controller; reject bad ones and hold."""
         now = self.runner.time
         stamp = from_time(msg.header.stamp)
+        if 0 < stamp < self._sim0:
+            # decided before this episode's scene was built (still in flight at the reset)
+            self.get_logger().info(
+                "trajectory stamped before the episode start dropped", throttle_duration_sec=5.0
+            )
+            return
         try:
             if not msg.points:
                 raise TrajectoryError("trajectory has no points")
