@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
@@ -60,7 +61,13 @@ class RecorderNode(Node):
         for bag in recover_all(self.out) if self.out.is_dir() else []:
             self.get_logger().warning(f"recovered an interrupted recording: {bag}")
         self.create_service(Record, load_topics().record, self.on_record)
-        self.create_timer(float(p["discovery_period_s"]), self.discover)
+        # graph discovery runs on the steady clock: with use_sim_time a timer on the node's
+        # clock would wait for /clock, and topics appearing before it would never be recorded
+        self.create_timer(
+            float(p["discovery_period_s"]),
+            self.discover,
+            clock=Clock(clock_type=ClockType.STEADY_TIME),
+        )
         self.discover()
 
     def discover(self) -> None:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builtin_interfaces.msg import Time
 from rosbags.rosbag2 import Reader
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 
 from simhum_description.episode_bag import EpisodeMetadata, read_metadata, typestore
@@ -133,3 +135,36 @@ def test_killed_recorder_leaves_a_readable_bag(tmp_path, start_node, ros_node, s
     positions = [m.position[0] for m in read(bag)]
     assert len(positions) > 0.5 * sent  # everything up to the last flushed chunk
     assert positions == sorted(positions)
+
+
+def test_recorder_logs_simulated_time(tmp_path, start_node, ros_node, spin) -> None:
+    """With use_sim_time the recorder's clock follows /clock (its subscription must survive
+    the recorder's own ones): messages are logged at simulated time, not at 0."""
+    clock = ros_node.create_publisher(Clock, "/clock", 10)
+    joints = ros_node.create_publisher(JointState, TOPICS.joint_states, 10)
+    recorder = start_node(
+        "simhum_human_capture.recorder_node",
+        output_dir=str(tmp_path),
+        min_free_gb=0.0,
+        use_sim_time=True,
+    )
+    client = ros_node.create_client(Record, TOPICS.record)
+    assert client.wait_for_service(timeout_sec=20), recorder.output()
+    assert spin(lambda: clock.get_subscription_count() > 0), "no /clock subscriber"
+    assert spin(lambda: joints.get_subscription_count() > 0), "no joint_states subscriber"
+
+    def call(**fields) -> Record.Response:
+        future = client.call_async(Record.Request(**fields))
+        assert spin(future.done)
+        return future.result()
+
+    assert call(action=Record.Request.ACTION_START, task="push", domain="sim").ok
+    for i in range(20):
+        clock.publish(Clock(clock=Time(sec=100 + i)))
+        joints.publish(JointState(name=["a"], position=[float(i)]))
+        spin(lambda: False, timeout=0.05)
+    stopped = call(action=Record.Request.ACTION_STOP, success=True)
+    assert stopped.ok, stopped.message
+    with Reader(Path(stopped.bag_path)) as reader:
+        stamps = [t for _, t, _ in reader.messages()]
+    assert stamps and min(stamps) >= 100 * 10**9, stamps[:3]
