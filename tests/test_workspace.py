@@ -70,3 +70,43 @@ def test_core_never_imports_rclpy(package: str) -> None:
         and re.search(r"^\s*(import|from)\s+rclpy\b", path.read_text(), re.MULTILINE)
     ]
     assert not offenders
+
+
+# What an import needs from rosdep (the key a package.xml declares), and the imports that
+# come from pip on the robot (docker/robot-requirements.txt) or are optional there.
+ROSDEP_KEYS = {
+    "yaml": "python3-yaml",
+    "numpy": "python3-numpy",
+    "matplotlib": "python3-matplotlib",
+    "tqdm": "python3-tqdm",
+    "PIL": "python3-pil",
+    "cv2": "python3-opencv",
+}
+PIP_ON_THE_ROBOT = {
+    "torch", "onnx", "onnxruntime", "mujoco", "rosbags", "mcap", "mediapipe", "zarr",
+    "pyrealsense2", "moveit", "simhum_train",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("package_dir", ROS_PACKAGES, ids=lambda p: p.name)
+def test_manifest_declares_what_the_code_imports(package_dir: Path) -> None:
+    """rosdep installs what package.xml says: every ROS package or system Python module the
+    code imports is declared (pip-only ones are pinned in docker/robot-requirements.txt)."""
+    import sys
+
+    package = parse_package(package_dir)
+    declared = {d.name for d in package.exec_depends + package.build_export_depends}
+    declared |= {d.name for d in package.build_depends}
+    imported = set()
+    for path in (package_dir / package.name).rglob("*.py"):
+        imported |= set(
+            re.findall(r"^\s*(?:import|from)\s+([A-Za-z_]\w*)", path.read_text(), re.MULTILINE)
+        )
+    needed = {
+        ROSDEP_KEYS.get(name, name)
+        for name in imported
+        if name not in sys.stdlib_module_names
+        and name not in PIP_ON_THE_ROBOT
+        and name not in (package.name, "the", "its", "it")  # words of docstrings
+    }
+    assert sorted(needed - declared) == []
