@@ -7,7 +7,7 @@
 FROM ros:jazzy
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-ENV DEBIAN_FRONTEND=noninteractive PIP_BREAK_SYSTEM_PACKAGES=1
+ENV DEBIAN_FRONTEND=noninteractive PIP_BREAK_SYSTEM_PACKAGES=1 MUJOCO_GL=egl
 
 RUN apt-get update && apt-get install -y --no-install-recommends \
         python3-pip \

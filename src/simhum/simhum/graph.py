@@ -9,6 +9,7 @@ their spawners, the camera, and a start-pose step before the policy takes over.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
@@ -20,6 +21,11 @@ from simhum_description.robot import load_robot
 from simhum_sim_bridge.grid import SPLITS
 
 MODES = ("sim", "real")
+
+
+def ros_home() -> Path:
+    """Where ROS 2 keeps per-user files: $ROS_HOME, else ~/.ros."""
+    return Path(os.environ.get("ROS_HOME", Path.home() / ".ros")).resolve()
 POLICY_NODE = "simhum_policy"
 
 
@@ -48,7 +54,10 @@ class Bringup:
         },
     )
     use_sim_time: str = field(default="auto", metadata={"help": "true, false or auto (sim)"})
-    run_dir: str = field(default="runs/bringup", metadata={"help": "generated parameter files"})
+    run_dir: str = field(
+        default_factory=lambda: str(ros_home() / "simhum"),
+        metadata={"help": "generated parameter files (absolute: $ROS_HOME/simhum)"},
+    )
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -140,7 +149,7 @@ def declare_graph(b: Bringup) -> list[NodeDecl]:
             tool_frame=b.tool_frame,
             xacro_args={"hardware": "real"} if b.robot_description.endswith(".xacro") else None,
         )
-        controllers = Path(b.run_dir) / "ros2_controllers.yaml"
+        controllers = Path(b.run_dir).resolve() / "ros2_controllers.yaml"
         controllers.parent.mkdir(parents=True, exist_ok=True)
         controllers.write_text(yaml.safe_dump(controller_parameters(robot, default_controllers())))
         description = {"robot_description": robot.urdf_xml, **time}
