@@ -61,9 +61,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from simhum.demo import add_demo_command
     from simhum.evaluate import add_eval_command
+    from simhum.lockstep import add_lockstep_command
     from simhum.study import add_study_command
 
     add_eval_command(commands)
+    add_lockstep_command(commands)
     add_demo_command(commands)
     add_study_command(commands)
     args = parser.parse_args(argv)

@@ -26,6 +26,8 @@ MODES = ("sim", "real")
 def ros_home() -> Path:
     """Where ROS 2 keeps per-user files: $ROS_HOME, else ~/.ros."""
     return Path(os.environ.get("ROS_HOME", Path.home() / ".ros")).resolve()
+
+
 POLICY_NODE = "simhum_policy"
 
 

@@ -21,7 +21,9 @@ outcome whatever the number of workers.
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -30,7 +32,7 @@ from typing import Protocol
 import numpy as np
 
 from simhum.evaluate import VariantResult
-from simhum.variants import get_variant
+from simhum.variants import SEED_SETS, VARIANTS, evaluation_seeds, get_variant
 from simhum_description.calibration import CameraCalibration, load_calibration
 from simhum_description.paths import default_calibration, default_urdf
 from simhum_description.robot import RobotDescription, load_robot
@@ -265,3 +267,47 @@ def evaluate_lockstep(
         )
         report.append({**result.summary(), "outcomes": [asdict(o) for o in episodes]})
     return report
+
+
+def add_lockstep_command(commands) -> None:
+    """The `simhum lockstep` sub-command: the fast evaluator, for tuning on validation seeds."""
+    parser = commands.add_parser(
+        "lockstep", help="closed-loop evaluation without DDS (the node's controller code)"
+    )
+    parser.add_argument("--policy", required=True, help="exported policy .onnx")
+    parser.add_argument("--task", default="pick_place")
+    parser.add_argument("--variants", nargs="+", default=["real"], help=f"of {list(VARIANTS)}")
+    parser.add_argument("--episodes", type=int, default=10, help="per variant")
+    parser.add_argument(
+        "--seeds",
+        choices=sorted(SEED_SETS),
+        default="validation",
+        help="validation (200000+k: tune on these) or evaluation (100000+k: report these)",
+    )
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.set_defaults(run=_lockstep_main)
+
+
+def _lockstep_main(args) -> int:
+    if args.episodes < 1:
+        raise SystemExit("error: --episodes must be at least 1")
+    seeds = list(evaluation_seeds(args.episodes, args.seeds))
+    try:
+        report = evaluate_lockstep(args.policy, args.task, args.variants, seeds, args.workers)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
+    for r in report:
+        print(
+            f"{r['variant']:<24} {r['success_rate']:.2f} +- {r['success_rate_se']:.2f} "
+            f"({sum(o['success'] for o in r['outcomes'])}/{r['episodes']}, {args.seeds} "
+            f"seeds {seeds[0]}-{seeds[-1]})"
+        )
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(
+            json.dumps(
+                {"policy": str(args.policy), "seeds": args.seeds, "variants": report}, indent=1
+            )
+        )
+    return 0

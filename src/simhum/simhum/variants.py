@@ -39,6 +39,13 @@ def get_variant(name: str) -> Variant:
     return VARIANTS[name]
 
 
-def evaluation_seeds(episodes: int) -> range:
-    """The seeds of ``episodes`` evaluation episodes: EVAL_SEED_OFFSET + k."""
-    return range(EVAL_SEED_OFFSET, EVAL_SEED_OFFSET + episodes)
+VALIDATION_SEED_OFFSET = 200_000  # closed-loop rollouts that settings may be chosen on
+SEED_SETS = {"evaluation": EVAL_SEED_OFFSET, "validation": VALIDATION_SEED_OFFSET}
+
+
+def evaluation_seeds(episodes: int, seed_set: str = "evaluation") -> range:
+    """The seeds of ``episodes`` episodes of a seed set: its offset + k. Evaluation seeds
+    report results; validation seeds are the only ones settings may be tuned on."""
+    if seed_set not in SEED_SETS:
+        raise ValueError(f"unknown seed set '{seed_set}'; use one of {list(SEED_SETS)}")
+    return range(SEED_SETS[seed_set], SEED_SETS[seed_set] + episodes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from simhum.cli import main
 from simhum.evaluate import EVAL_SEED_OFFSET
 from simhum.lockstep import episode_spec, evaluate_lockstep
 from simhum.variants import VARIANTS, evaluation_seeds, get_variant
@@ -28,6 +29,15 @@ def test_unknown_variant_names_it_and_the_known_ones() -> None:
     assert all(name in str(err.value) for name in VARIANTS)
     with pytest.raises(ValueError, match="unknown variant 'sim_dark'"):
         evaluate_lockstep("never_loaded.onnx", "pick_place", ["real", "sim_dark"], [0])
+    with pytest.raises(SystemExit, match="error: unknown variant 'sim_dark'"):
+        main(["lockstep", "--policy", "never_loaded.onnx", "--variants", "sim_dark"])
+
+
+def test_validation_and_evaluation_seeds_are_disjoint() -> None:
+    validation = set(evaluation_seeds(1000, "validation"))
+    assert validation.isdisjoint(evaluation_seeds(1000)) and min(validation) == 200_000
+    with pytest.raises(ValueError, match="unknown seed set 'test'"):
+        evaluation_seeds(1, "test")
 
 
 @pytest.mark.parametrize(("variant", "split"), [("real", "in"), ("outer_grid", "out")])

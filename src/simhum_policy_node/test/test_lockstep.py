@@ -3,6 +3,7 @@ the number of workers, and in agreement with ``simhum eval`` through the live RO
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from simhum.agreement import compare
+from simhum.cli import main
 from simhum.lockstep import evaluate_lockstep
 from simhum.variants import evaluation_seeds
 from simhum_policy_node.onnx_policy import OnnxPolicy
@@ -105,3 +107,12 @@ def test_lockstep_agrees_with_simhum_eval(noise_free_policy, tmp_path) -> None:
         assert row["path_gap_m"] < 0.02, (
             f"tool paths {100 * row['path_gap_m']:.1f} cm apart: {row}"
         )
+
+
+def test_lockstep_command_runs_validation_seeds(tiny_policy, tmp_path, capsys) -> None:
+    out = tmp_path / "lockstep.json"
+    argv = ["lockstep", "--policy", str(tiny_policy), "--episodes", "2", "--workers", "1"]
+    assert main([*argv, "--out", str(out)]) == 0
+    (variant,) = json.loads(out.read_text())["variants"]
+    assert [o["seed"] for o in variant["outcomes"]] == [200_000, 200_001]
+    assert "validation seeds 200000-200001" in capsys.readouterr().out
