@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 PACKAGE = "simhum_description"
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def is_plain_name(name: str) -> bool:
+    """Whether ``name`` can be one folder's name and nothing more: letters, digits, '_', '-'
+    and '.', starting with a letter or digit (no separators, no '..', not absolute)."""
+    return bool(_PLAIN_NAME.fullmatch(name))
+
+
 _SOURCE_SHARE = Path(__file__).resolve().parent.parent
 
 

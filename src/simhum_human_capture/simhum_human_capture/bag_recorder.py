@@ -9,7 +9,6 @@ in the same layout as every other SimHum episode.
 
 from __future__ import annotations
 
-import re
 import shutil
 import time
 from dataclasses import asdict, replace
@@ -18,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from simhum_description.episode_bag import METADATA_KEY, STAGING, EpisodeMetadata, typestore
+from simhum_description.paths import is_plain_name
 
 RECORDING = ".recording"
 CHUNK_BYTES = 256 * 1024
@@ -37,13 +37,10 @@ def check_free_space(folder: Path, min_free_gb: float) -> None:
         )
 
 
-PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-
-
 def check_plain_name(kind: str, value: str) -> None:
     """Names that become folders (task, domain, episode id) stay one folder deep: no
     separators, no '..', no absolute paths; anything else is a RecorderError."""
-    if not PLAIN_NAME.fullmatch(value):
+    if not is_plain_name(value):
         raise RecorderError(
             f"{kind} '{value}' is not a plain name (letters, digits, '_', '-', '.'; "
             f"starting with a letter or digit)"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from simhum_description.paths import is_plain_name
 from simhum_train.action_space import ROBOT_ACTION_SPACES
 from simhum_train.augment import AugmentConfig
 from simhum_train.keys import DOMAINS
@@ -119,6 +120,11 @@ class ExperimentConfig:
     device: str = "auto"  # auto | cpu | cuda
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not is_plain_name(self.name):
+            raise ValueError(
+                f"name must be a plain name (letters, digits, '_', '-', '.'; it names the "
+                f"run's folder), got {self.name!r}"
+            )
         names = [s.name for s in self.stages]
         if not names or len(set(names)) != len(names):
             raise ValueError(f"stages need unique names, got {names}")
@@ -204,17 +210,27 @@ def _apply_override(data: dict, item: str, path: Path) -> None:
     dotted, raw = item.split("=", 1)
     node: dict | list = data
     parts = dotted.split(".")
-    for part in parts[:-1]:
+    previous = ""
+    for part in [*parts[:-1], None]:
+        if not isinstance(node, dict | list):
+            raise ConfigError(
+                f"{path}: override '{dotted}': '{previous}' is a value, not a section"
+            )
+        if part is None:
+            break
         try:
             node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
         except (ValueError, IndexError):
             raise ConfigError(f"{path}: override '{dotted}': no element '{part}'") from None
-    last = parts[-1]
-    value = yaml.safe_load(raw)
-    if isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
+        previous = part
+    last, value = parts[-1], yaml.safe_load(raw)
+    try:
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+    except (ValueError, IndexError):
+        raise ConfigError(f"{path}: override '{dotted}': no element '{last}'") from None
 
 
 def _build(data: dict, path: Path) -> ExperimentConfig:

@@ -87,6 +87,15 @@ def update_ema(average: torch.nn.Module, model: torch.nn.Module, decay: float) -
         a.lerp_(p, 1.0 - decay)
 
 
+def check_same_config(checkpoint: Path, config_hash: str, exp: ExperimentConfig) -> None:
+    """A run only continues a checkpoint of the same config."""
+    if config_hash != exp.hash():
+        raise ConfigError(
+            f"{checkpoint}: written by a different config; use another name/out or delete "
+            f"{exp.out_dir}"
+        )
+
+
 def to_device(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
     """A numpy batch as tensors on ``device``."""
     return {k: torch.from_numpy(v).to(device, non_blocking=True) for k, v in batch.items()}
@@ -347,11 +356,7 @@ class StageTrainer:
         if not path.is_file():
             return
         state = torch.load(path, map_location=self.device, weights_only=True)
-        if state["config_hash"] != self.exp.hash():
-            raise ConfigError(
-                f"{path}: written by a different config; use another name/out or delete "
-                f"{self.exp.out_dir}"
-            )
+        check_same_config(path, state["config_hash"], self.exp)
         self.policy.load_state_dict(state["raw_policy"])
         self.averaged.load_state_dict(state["policy"])
         self.classifier.load_state_dict(state["classifier"])
@@ -407,6 +412,10 @@ def run_experiment(exp: ExperimentConfig, progress: bool = True) -> dict[str, Pa
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic CUDA matmuls
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = select_device(exp.device)
+    for stage in exp.stages:  # refuse before anything on disk changes
+        latest = exp.out_dir / stage.name / LATEST
+        if latest.is_file():
+            check_same_config(latest, _hash_of(latest), exp)
     exp.out_dir.mkdir(parents=True, exist_ok=True)
     (exp.out_dir / "config.yaml").write_text(yaml.safe_dump(exp.to_dict(), sort_keys=False))
     data = TrainingData(

@@ -148,9 +148,11 @@ def test_a_changed_config_is_not_resumed_into(tmp_path, store_path, tiny_config)
     ]
     run_experiment(load_experiment(tiny_config, base), progress=False)
     Path(tmp_path / "tiny" / "s" / FINAL).unlink()
+    config = (tmp_path / "tiny" / "config.yaml").read_text()
     changed = load_experiment(tiny_config, [*base, "seed=1"])
     with pytest.raises(ConfigError, match="different config"):
         run_experiment(changed, progress=False)
+    assert (tmp_path / "tiny" / "config.yaml").read_text() == config  # the run's record kept
 
 
 def test_config_numbers_are_checked_and_yaml_exponents_read(tiny_config) -> None:
@@ -175,6 +177,11 @@ def test_bad_configs_name_the_file_and_key(tmp_path: Path, tiny_config) -> None:
     for stride in (3, 8):  # not a power of two; more halvings than [8, 16] has stages
         with pytest.raises(ConfigError, match="backbone_stride must be a power of two"):
             load_experiment(tiny_config, [f"model.backbone_stride={stride}"])
+    with pytest.raises(ConfigError, match="'steps' is a value, not a section"):
+        load_experiment(tiny_config, ["stages.0.steps.x=1"])
+    for name in ("", "../elsewhere"):
+        with pytest.raises(ConfigError, match="name must be a plain name"):
+            load_experiment(tiny_config, [f"name={name}"])
     with pytest.raises(ConfigError, match="no such config file"):
         load_experiment(tmp_path / "missing.yaml")
     child = tmp_path / "child.yaml"
