@@ -74,7 +74,11 @@ def peer(ros_env: dict[str, str]) -> Iterator[subprocess.Popen]:
     assert proc.stdout.readline().strip() == "READY"
     yield proc
     proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # a loaded machine: do not fail the test on teardown
+        proc.kill()
+        proc.wait()
 
 
 @pytest.mark.parametrize("make", [hand_pose, end_effector_target, episode_event, policy_status])
