@@ -10,6 +10,7 @@ results.json and a plot.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,7 +115,6 @@ def run_evaluation(
     from tqdm import tqdm
 
     variants = list(episodes)
-    run_dir.mkdir(parents=True, exist_ok=True)
     bringup = Bringup(
         mode="sim",
         policy=policy,
@@ -125,7 +125,8 @@ def run_evaluation(
         record_dir=str(run_dir / "recorded"),
         run_dir=str(run_dir / "graph"),
         split=split,
-    )
+    )  # checks the policy file before anything is written
+    run_dir.mkdir(parents=True, exist_ok=True)
     results = {v: VariantResult(v) for v in variants}
     recorded = None
     with Supervisor(declare_graph(bringup), run_dir / "graph") as supervisor:
@@ -273,19 +274,18 @@ def add_eval_command(commands) -> None:
     parser.add_argument(
         "--record-first", action="store_true", help="record the first episode as a rosbag"
     )
-    parser.set_defaults(
-        run=lambda a: print_report(
-            run_evaluation(
-                a.policy,
-                a.task,
-                dict.fromkeys(a.variants, a.episodes),
-                a.out,
-                a.record_first,
-                a.split,
-            ),
-            a.out,
+    parser.set_defaults(run=_eval_main)
+
+
+def _eval_main(a) -> int:
+    try:
+        report = run_evaluation(
+            a.policy, a.task, dict.fromkeys(a.variants, a.episodes), a.out, a.record_first, a.split
         )
-    )
+    except ValueError as err:
+        print(f"simhum eval: {err}", file=sys.stderr)
+        return 2
+    return print_report(report, a.out)
 
 
 def print_report(report: dict, out: Path) -> int:

@@ -75,6 +75,7 @@ class Bringup:
             raise ValueError(f"split must be one of {SPLITS}, got '{self.split}'")
         if self.policy and not Path(self.policy).is_file():
             raise ValueError(f"{self.policy}: policy file not found")
+        policy_image_size(self.policy)  # a file that is not an exported policy: refused now
 
     @property
     def sim_time(self) -> bool:
@@ -114,8 +115,18 @@ def policy_image_size(policy: str) -> tuple[int, int] | None:
         return None
     import onnx
 
-    props = {p.key: p.value for p in onnx.load(policy, load_external_data=False).metadata_props}
-    return int(props["image_width"]), int(props["image_height"])
+    try:
+        model = onnx.load(policy, load_external_data=False)
+    except Exception as err:  # protobuf's DecodeError and friends: not an ONNX file
+        raise ValueError(f"{policy}: not a readable ONNX model ({type(err).__name__})") from None
+    props = {p.key: p.value for p in model.metadata_props}
+    try:
+        return int(props["image_width"]), int(props["image_height"])
+    except (KeyError, ValueError):
+        raise ValueError(
+            f"{policy}: no SimHum contract in the model's metadata (image_width, "
+            f"image_height); export policies with simhum_export"
+        ) from None
 
 
 def declare_graph(b: Bringup) -> list[NodeDecl]:

@@ -6,11 +6,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import onnx
 import pytest
 import yaml
 
+from simhum.cli import main
 from simhum.graph import Bringup, declare_graph
 from simhum.supervisor import Supervisor, SupervisorError
 
@@ -88,8 +90,8 @@ def test_simhum_up_stops_cleanly_on_ctrl_c(tmp_path) -> None:
     assert "simulating 'simhum_arm'" in (tmp_path / "logs" / "simhum_sim_bridge.log").read_text()
 
 
-def test_real_camera_publishes_the_policy_image_size(tmp_path) -> None:
-    """The camera node is told the model's input size (read from the model's contract)."""
+def identity_onnx(path: Path, props: dict[str, str]) -> Path:
+    """A one-node ONNX model carrying ``props`` as metadata."""
     graph = onnx.helper.make_graph(
         [onnx.helper.make_node("Identity", ["x"], ["y"])],
         "contract_only",
@@ -97,8 +99,14 @@ def test_real_camera_publishes_the_policy_image_size(tmp_path) -> None:
         [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
     )
     model = onnx.helper.make_model(graph)
-    onnx.helper.set_model_props(model, {"image_width": "96", "image_height": "72"})
-    onnx.save(model, tmp_path / "policy.onnx")
+    onnx.helper.set_model_props(model, props)
+    onnx.save(model, path)
+    return path
+
+
+def test_real_camera_publishes_the_policy_image_size(tmp_path) -> None:
+    """The camera node is told the model's input size (read from the model's contract)."""
+    identity_onnx(tmp_path / "policy.onnx", {"image_width": "96", "image_height": "72"})
     nodes = declare_graph(
         Bringup(
             mode="real", camera="0", policy=str(tmp_path / "policy.onnx"), run_dir=str(tmp_path)
@@ -106,3 +114,22 @@ def test_real_camera_publishes_the_policy_image_size(tmp_path) -> None:
     )
     camera = next(n for n in nodes if n.name == "simhum_camera")
     assert (camera.parameters["image_width"], camera.parameters["image_height"]) == (96, 72)
+
+
+def test_a_file_that_is_not_an_exported_policy_is_one_line(tmp_path, capsys) -> None:
+    text = tmp_path / "notes.onnx"
+    text.write_text("not a model")
+    good = identity_onnx(tmp_path / "good.onnx", {"image_width": "96", "image_height": "72"})
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(good.read_bytes()[:40])
+    bare = identity_onnx(tmp_path / "bare.onnx", {})
+    for path in (text, truncated):
+        with pytest.raises(ValueError, match="not a readable ONNX model"):
+            Bringup(policy=str(path))
+    with pytest.raises(ValueError, match="no SimHum contract in the model's metadata"):
+        Bringup(policy=str(bare))
+    argv = ["eval", "--policy", str(truncated), "--out", str(tmp_path / "eval")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "simhum eval:" in err and "not a readable ONNX model" in err
+    assert "Traceback" not in err and not (tmp_path / "eval").exists()
