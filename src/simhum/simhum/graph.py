@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import MISSING, dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -21,14 +22,12 @@ from simhum_description.robot import load_robot
 from simhum_sim_bridge.grid import SPLITS
 
 MODES = ("sim", "real")
+POLICY_NODE = "simhum_policy"
 
 
 def ros_home() -> Path:
     """Where ROS 2 keeps per-user files: $ROS_HOME, else ~/.ros."""
     return Path(os.environ.get("ROS_HOME", Path.home() / ".ros")).resolve()
-
-
-POLICY_NODE = "simhum_policy"
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,12 @@ class Bringup:
             raise ValueError(f"split must be one of {SPLITS}, got '{self.split}'")
         if self.policy and not Path(self.policy).is_file():
             raise ValueError(f"{self.policy}: policy file not found")
-        policy_image_size(self.policy)  # a file that is not an exported policy: refused now
+        _ = self.policy_size  # not an exported policy: refused now (and the file read once)
+
+    @cached_property
+    def policy_size(self) -> tuple[int, int] | None:
+        """(width, height) of the policy's images, from its contract; None without one."""
+        return policy_image_size(self.policy)
 
     @property
     def sim_time(self) -> bool:
@@ -135,7 +139,7 @@ def declare_graph(b: Bringup) -> list[NodeDecl]:
     robot_params = {"robot_description_file": b.robot_description, "tool_frame": b.tool_frame}
     nodes: list[NodeDecl] = []
     if b.mode == "sim":
-        size = policy_image_size(b.policy) or (128, 128)
+        size = b.policy_size or (128, 128)
         nodes.append(
             NodeDecl(
                 "simhum_sim_bridge",
@@ -155,7 +159,7 @@ def declare_graph(b: Bringup) -> list[NodeDecl]:
         )
     else:
         # the camera node crops and resizes to the policy's input (and scales CameraInfo)
-        size = policy_image_size(b.policy)
+        size = b.policy_size
         camera_size = {"image_width": size[0], "image_height": size[1]} if size else {}
         robot = load_robot(
             b.robot_description,

@@ -210,19 +210,13 @@ def _apply_override(data: dict, item: str, path: Path) -> None:
     dotted, raw = item.split("=", 1)
     node: dict | list = data
     parts = dotted.split(".")
-    previous = ""
-    for part in [*parts[:-1], None]:
-        if not isinstance(node, dict | list):
-            raise ConfigError(
-                f"{path}: override '{dotted}': '{previous}' is a value, not a section"
-            )
-        if part is None:
-            break
+    for part in parts[:-1]:
         try:
             node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
         except (ValueError, IndexError):
             raise ConfigError(f"{path}: override '{dotted}': no element '{part}'") from None
-        previous = part
+        if not isinstance(node, dict | list):
+            raise ConfigError(f"{path}: override '{dotted}': '{part}' is a value, not a section")
     last, value = parts[-1], yaml.safe_load(raw)
     try:
         if isinstance(node, list):
