@@ -7,10 +7,20 @@ import random
 
 import pytest
 
-# One DDS domain per test session, so parallel runs and other ROS graphs stay apart; discovery
-# stays on this host.
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(1, 100)))
+# Tests must never reach a robot's controllers, even on the robot's own computer: whatever the
+# shell exported, each test session gets its own DDS domain (one a robot's launch files do not
+# use: 101-232 and never the shell's), discovery stays on this host, and no static peers.
+
+
+def isolated_domain(shell_domain: str | None, seed: int) -> int:
+    """A DDS domain for a test session: 101-232 (valid for Fast DDS), never ``shell_domain``."""
+    return random.Random(seed).choice([d for d in range(101, 233) if str(d) != shell_domain])
+
+
+SHELL_ROS_DOMAIN_ID = os.environ.get("ROS_DOMAIN_ID")
+os.environ["ROS_DOMAIN_ID"] = str(isolated_domain(SHELL_ROS_DOMAIN_ID, os.getpid()))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ["ROS_STATIC_PEERS"] = ""
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 os.environ.setdefault("MUJOCO_GL", "egl")
 

@@ -110,3 +110,16 @@ def test_manifest_declares_what_the_code_imports(package_dir: Path) -> None:
         and name not in (package.name, "the", "its", "it")  # words of docstrings
     }
     assert sorted(needed - declared) == []
+
+
+def test_tests_run_on_an_isolated_host_only_dds_domain(request) -> None:
+    import os
+
+    conftest = request.config.pluginmanager.get_plugin(str(ROOT / "conftest.py"))
+    assert os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+    assert os.environ["ROS_STATIC_PEERS"] == ""
+    assert os.environ["ROS_DOMAIN_ID"] != conftest.SHELL_ROS_DOMAIN_ID
+    for shell in (None, "0", "101", "150", "232"):
+        domains = {conftest.isolated_domain(shell, seed) for seed in range(300)}
+        assert shell not in {str(d) for d in domains}
+        assert min(domains) >= 101 and max(domains) <= 232
