@@ -7,10 +7,10 @@
 FROM ros:jazzy
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-ENV DEBIAN_FRONTEND=noninteractive PIP_BREAK_SYSTEM_PACKAGES=1 MUJOCO_GL=egl
+ENV DEBIAN_FRONTEND=noninteractive MUJOCO_GL=egl
 
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        python3-pip \
+        python3-pip python3-venv \
         ros-jazzy-ros2-control \
         ros-jazzy-ros2-controllers \
         ros-jazzy-rosbag2-storage-mcap \
@@ -24,13 +24,20 @@ RUN rosdep update --rosdistro jazzy \
     && apt-get update \
     && rosdep install --from-paths src --ignore-src -y --rosdistro jazzy \
     && rm -rf /var/lib/apt/lists/*
-# Python packages that have no rosdep key: the simulator, inference, episode files, hand
-# tracking; then the hand-tracking model (see scripts/hand_model_bundle.py).
-RUN pip3 install --no-cache-dir -r src/simhum/docker/robot-requirements.txt \
-    && pip3 download --no-deps -d /tmp/mp mediapipe==0.10.21 \
+# Python packages that have no rosdep key (the simulator, inference, episode files, hand
+# tracking) go into a venv that sees apt's packages (PEP 668: apt owns /usr), pinned to work
+# with apt's numpy 1.26; PYTHONPATH lets ROS's python3 (ros2 launch, the nodes) import them.
+# Then the hand-tracking model from mediapipe 0.10.21's wheel (any architecture's wheel
+# carries the same models; see scripts/hand_model_bundle.py).
+RUN python3 -m venv --system-site-packages /opt/simhum/venv \
+    && /opt/simhum/venv/bin/pip install --no-cache-dir \
+        -r "src/simhum/docker/robot-requirements-$(uname -m).txt" \
+    && /opt/simhum/venv/bin/pip download --no-deps --only-binary=:all: --python-version 3.12 \
+        --platform manylinux_2_28_x86_64 -d /tmp/mp mediapipe==0.10.21 \
     && python3 src/simhum/scripts/hand_model_bundle.py /tmp/mp/mediapipe-0.10.21-*.whl \
         /usr/share/simhum/hand_landmarker.task \
     && rm -rf /tmp/mp
+ENV PYTHONPATH=/opt/simhum/venv/lib/python3.12/site-packages
 RUN source /opt/ros/jazzy/setup.bash \
     && colcon build --metas src/simhum/colcon.meta --event-handlers console_cohesion+
 

@@ -49,15 +49,59 @@ def test_colcon_meta_names_real_packages() -> None:
     assert set(meta["names"]) <= names
 
 
-def test_robot_image_pins_match_the_lock() -> None:
-    def pins(path: Path) -> dict[str, str]:
-        lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
-        return dict(line.split("==") for line in lines if "==" in line)
+def pins(path: Path) -> dict[str, str]:
+    """name -> version of the ``==`` pins of a requirements file (others ignored)."""
+    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+    return dict(line.split("==") for line in lines if "==" in line)
 
+
+# Older on the robot than in the lock: the newer releases need numpy 2 (see the robot file).
+NUMPY1_PINS = {"onnx", "mediapipe"}
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
+def test_robot_pins_match_the_lock_where_numpy_1_allows(arch: str) -> None:
     lock = pins(ROOT / "requirements" / "lock.txt")
     robot = pins(ROOT / "docker" / "robot-requirements.txt")
+    robot |= pins(ROOT / "docker" / f"robot-requirements-{arch}.txt")
+    assert "numpy<2" in (ROOT / "docker" / "robot-requirements.txt").read_text().split()
     for name, version in robot.items():
-        assert lock[name.removesuffix("-gpu")] == version, name
+        if name not in NUMPY1_PINS:
+            assert lock[name.removesuffix("-gpu")] == version, name
+
+
+def run_check_robot_deps(root: Path, *archs: str):
+    import subprocess
+
+    return subprocess.run(
+        ["bash", str(root / "scripts" / "check_robot_deps.sh"), *archs],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def test_robot_requirements_resolve_for_jazzy_with_numpy_1() -> None:
+    """pip resolves the robot's set for Python 3.12 on both architectures next to numpy 1."""
+    result = run_check_robot_deps(ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for arch in ("x86_64", "aarch64"):
+        line = next(x for x in result.stdout.splitlines() if x.startswith(f"[{arch}]"))
+        assert "numpy==1." in line and "mujoco==4.0.0" in line and "onnxruntime" in line
+
+
+def test_robot_requirements_check_fails_when_numpy_2_creeps_in(tmp_path: Path) -> None:
+    import shutil
+
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "docker").mkdir()
+    shutil.copy(ROOT / "scripts" / "check_robot_deps.sh", tmp_path / "scripts")
+    (tmp_path / "docker" / "robot-requirements-x86_64.txt").write_text("numpy>=2\n")
+    result = run_check_robot_deps(tmp_path, "x86_64")
+    assert result.returncode != 0
+    assert "needs numpy 2" in result.stderr
+    unknown = run_check_robot_deps(tmp_path, "riscv64")
+    assert unknown.returncode == 2 and "robot-requirements-riscv64.txt" in unknown.stderr
 
 
 @pytest.mark.parametrize("package", CORE_PACKAGES)
