@@ -6,12 +6,13 @@ import re
 from pathlib import Path
 
 PACKAGE = "simhum_description"
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 def is_plain_name(name: str) -> bool:
     """Whether ``name`` can be one folder's name and nothing more: letters, digits, '_', '-'
-    and '.', starting with a letter or digit (no separators, no '..', not absolute)."""
+    and '.', starting with a letter or digit (no separators, no '..', not absolute), at most
+    100 characters (names are combined into file names, which stop at 255)."""
     return bool(_PLAIN_NAME.fullmatch(name))
 
 

@@ -11,7 +11,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from simhum_description.episode_bag import EpisodeMetadata
+from simhum_description.episode_bag import EpisodeMetadata, typestore
 from simhum_description.ros_node import declare, run
 from simhum_description.topics import load_topics
 from simhum_human_capture.bag_recorder import (
@@ -41,9 +41,15 @@ PARAMETERS = {
 
 
 def message_class(type_name: str):
-    """The Python class of 'pkg/msg/Name'."""
-    package, _, name = type_name.split("/")
-    return getattr(importlib.import_module(f"{package}.msg"), name)
+    """The Python class of 'pkg/msg/Name', or None when it is not one this recorder can
+    record (not installed here, or unknown to the bag's type store)."""
+    package, _, name = type_name.partition("/msg/")
+    if type_name not in typestore().fielddefs or not name:
+        return None
+    try:
+        return getattr(importlib.import_module(f"{package}.msg"), name)
+    except (ImportError, AttributeError):
+        return None
 
 
 class RecorderNode(Node):
@@ -58,8 +64,13 @@ class RecorderNode(Node):
         self.types: dict[str, str] = {}
         self.raw_subscriptions = []  # kept alive here; rclpy keeps its own list
         self.recording: EpisodeRecording | None = None
-        for bag in recover_all(self.out) if self.out.is_dir() else []:
-            self.get_logger().warning(f"recovered an interrupted recording: {bag}")
+        for leftover in recover_all(self.out) if self.out.is_dir() else []:
+            if leftover.recovered:
+                self.get_logger().warning(f"recovered an interrupted recording: {leftover.path}")
+            else:
+                self.get_logger().error(
+                    f"set aside an unrecoverable recording into {leftover.path}: {leftover.reason}"
+                )
         self.create_service(Record, load_topics().record, self.on_record)
         # graph discovery runs on the steady clock: with use_sim_time a timer on the node's
         # clock would wait for /clock, and topics appearing before it would never be recorded
@@ -74,7 +85,14 @@ class RecorderNode(Node):
         """Subscribe (raw) to wanted topics once their type is known from the graph."""
         for topic, types in self.get_topic_names_and_types():
             if topic in self.wanted and topic not in self.types:
-                self.types[topic] = types[0]
+                known = [(t, c) for t in types if (c := message_class(t)) is not None]
+                if not known:
+                    self.get_logger().warning(
+                        f"not recording {topic}: its types {types} are unknown here",
+                        throttle_duration_sec=60.0,
+                    )
+                    continue
+                self.types[topic], cls = known[0]
                 publishers = self.get_publishers_info_by_topic(topic)
                 reliable = publishers and all(
                     i.qos_profile.reliability == ReliabilityPolicy.RELIABLE for i in publishers
@@ -87,7 +105,7 @@ class RecorderNode(Node):
                 )
                 self.raw_subscriptions.append(
                     self.create_subscription(
-                        message_class(types[0]),
+                        cls,
                         topic,
                         lambda raw, t=topic: self.on_message(t, raw),
                         qos,
@@ -99,7 +117,13 @@ class RecorderNode(Node):
         """Write a serialized message into the running episode."""
         if self.recording is not None:
             now = self.get_clock().now().nanoseconds
-            self.recording.write(topic, self.types[topic], now, raw)
+            try:
+                self.recording.write(topic, self.types[topic], now, raw)
+            except OSError as err:  # e.g. the disk filled up: say so, keep serving
+                self.get_logger().error(
+                    f"cannot write to {self.recording.mcap_path}: {err}",
+                    throttle_duration_sec=5.0,
+                )
 
     def on_record(self, request: Record.Request, response: Record.Response):
         """Start or stop an episode."""
@@ -128,8 +152,13 @@ class RecorderNode(Node):
             elif request.action == Record.Request.ACTION_STOP:
                 if self.recording is None:
                     raise RecorderError("not recording")
-                recording, self.recording = self.recording, None
-                response.bag_path = str(recording.stop(request.success, request.note))
+                recording = self.recording
+                try:  # a refused note (RecorderError) leaves the episode recording
+                    response.bag_path = str(recording.stop(request.success, request.note))
+                except OSError:
+                    self.recording = None  # closed, not finalised: recovered at the next start
+                    raise
+                self.recording = None
                 response.message = f"{recording.count} messages written"
             else:
                 raise RecorderError(f"unknown action {request.action}")

@@ -17,7 +17,14 @@ from sensor_msgs.msg import JointState
 
 from simhum_description.episode_bag import EpisodeMetadata, read_metadata, typestore
 from simhum_description.topics import load_topics
-from simhum_human_capture.bag_recorder import EpisodeRecording, RecorderError, recover_all
+from simhum_human_capture.bag_recorder import (
+    BROKEN,
+    RECORDING,
+    EpisodeRecording,
+    RecorderError,
+    recover_all,
+    write_sidecar,
+)
 from simhum_msgs.srv import Record
 
 TOPICS = load_topics()
@@ -86,6 +93,93 @@ def test_names_cannot_leave_the_output_folder(tmp_path, field, name) -> None:
     assert list(tmp_path.iterdir()) == []  # nothing created, inside or outside
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("domain", "lab", "domain 'lab' is not one of"),
+        ("embodiment", "", "embodiment '' is not one of"),
+        ("note", "x" * 4001, "note is longer than 4000 characters"),
+        ("task", "t" * 101, "is not a plain name"),
+    ],
+)
+def test_metadata_is_checked_before_anything_is_written(tmp_path, field, value, error) -> None:
+    with pytest.raises(RecorderError, match=error):
+        EpisodeRecording(tmp_path / "out", replace(metadata(), **{field: value}), 0.0)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_refused_stop_note_keeps_the_episode_recording(tmp_path) -> None:
+    recording = EpisodeRecording(tmp_path, metadata(), min_free_gb=0.0)
+    recording.write(TOPICS.joint_states, "sensor_msgs/msg/JointState", 1, joint_state(1))
+    with pytest.raises(RecorderError, match="note is longer"):
+        recording.stop(True, "x" * 5000)
+    recording.write(TOPICS.joint_states, "sensor_msgs/msg/JointState", 2, joint_state(2))
+    assert [m.position[0] for m in read(recording.stop(True, "ok"))] == [1.0, 2.0]
+
+
+def test_recovery_sets_aside_what_it_cannot_read(tmp_path) -> None:
+    """Garbage, a sidecar alone, a half-written temporary sidecar, and a recording whose bag
+    was already finalised: recovery finishes or sets aside each, and never fails."""
+    done = EpisodeRecording(tmp_path, metadata("done"), 0.0)
+    done.write(TOPICS.joint_states, "sensor_msgs/msg/JointState", 1, joint_state(1))
+    done.stop(True)
+    recording = tmp_path / "stack" / "human" / RECORDING
+    (recording / "garbage.mcap").write_bytes(b"\x89MCAP0\r\nnot really")
+    (recording / "garbage.yaml").write_text("[: not yaml")
+    (recording / "alone.yaml").write_text("episode_id: alone\ntask: stack\n")
+    (recording / "half.yaml.tmp").write_text("episode_id: ha")
+    write_sidecar(recording / "done.yaml", metadata("done"), stopped=True)  # its bag exists
+    leftovers = {leftover.path.name: leftover for leftover in recover_all(tmp_path)}
+    assert set(leftovers) == {"garbage", "alone", "done"}
+    assert leftovers["done"].recovered and read_metadata(leftovers["done"].path).success
+    for name in ("garbage", "alone"):
+        assert not leftovers[name].recovered and "not an episode sidecar" in leftovers[name].reason
+        assert leftovers[name].path.parent == tmp_path / "stack" / "human" / BROKEN
+    assert sorted(p.name for p in leftovers["garbage"].path.iterdir()) == [
+        "garbage.mcap",
+        "garbage.yaml",
+    ]
+    assert list(recording.iterdir()) == [] and recover_all(tmp_path) == []
+
+
+def test_recorder_node_starts_past_a_broken_leftover(tmp_path, start_node, ros_node, spin) -> None:
+    """A broken leftover is set aside with an error in the log; a topic of a type the
+    recorder cannot record is skipped with a warning; a refused stop keeps recording."""
+    leftover = tmp_path / "stack" / "human" / RECORDING
+    leftover.mkdir(parents=True)
+    (leftover / "broken.mcap").write_bytes(b"garbage")
+    (leftover / "broken.yaml").write_text("{not: [yaml")
+    odd = ros_node.create_publisher(Record.Event, TOPICS.hand_pose, 10)
+    recorder = start_node(
+        "simhum_human_capture.recorder_node",
+        output_dir=str(tmp_path),
+        min_free_gb=0.0,
+        discovery_period_s=0.1,
+    )
+    client = ros_node.create_client(Record, TOPICS.record)
+    assert client.wait_for_service(timeout_sec=20), recorder.output()
+    assert "set aside an unrecoverable recording" in recorder.output()
+    assert (tmp_path / "stack" / "human" / BROKEN / "broken" / "broken.mcap").is_file()
+    assert spin(lambda: "not recording /simhum/hand_pose" in recorder.output()), recorder.output()
+    assert odd.get_subscription_count() == 0
+
+    def call(**fields) -> Record.Response:
+        future = client.call_async(Record.Request(**fields))
+        assert spin(future.done)
+        return future.result()
+
+    started = call(
+        action=Record.Request.ACTION_START, task="stack", domain="human", embodiment="human"
+    )
+    assert started.ok, started.message
+    refused = call(action=Record.Request.ACTION_STOP, note="x" * 5000)
+    assert not refused.ok and "note is longer" in refused.message
+    stopped = call(action=Record.Request.ACTION_STOP, success=True)
+    assert stopped.ok and stopped.bag_path == started.bag_path, stopped.message
+    recorder.proc.send_signal(signal.SIGINT)
+    assert recorder.proc.wait(timeout=20) == 0, recorder.output()
+
+
 def test_recorder_node_refuses_a_path_and_stops_cleanly(
     tmp_path, start_node, ros_node, spin
 ) -> None:
@@ -129,7 +223,9 @@ def test_killed_recorder_leaves_a_readable_bag(tmp_path, start_node, ros_node, s
     recorder.proc.wait(timeout=10)
     assert not (tmp_path / "push" / "human" / Path(future.result().bag_path).name).exists()
 
-    (bag,) = recover_all(tmp_path)
+    (leftover,) = recover_all(tmp_path)
+    assert leftover.recovered
+    bag = leftover.path
     meta = read_metadata(bag)
     assert not meta.success and "recovered" in meta.note
     positions = [m.position[0] for m in read(bag)]
@@ -158,7 +254,9 @@ def test_recorder_logs_simulated_time(tmp_path, start_node, ros_node, spin) -> N
         assert spin(future.done)
         return future.result()
 
-    assert call(action=Record.Request.ACTION_START, task="push", domain="sim").ok
+    assert call(
+        action=Record.Request.ACTION_START, task="push", domain="sim", embodiment="robot"
+    ).ok
     for i in range(20):
         clock.publish(Clock(clock=Time(sec=100 + i)))
         joints.publish(JointState(name=["a"], position=[float(i)]))
