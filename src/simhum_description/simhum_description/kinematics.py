@@ -73,6 +73,14 @@ def start_configuration(robot: RobotDescription) -> np.ndarray:
     return robot.with_aperture(result.q, 1.0)
 
 
+def start_pose_duration(q: np.ndarray, goal: np.ndarray, speed: float) -> float:
+    """Seconds for a straight joint-space move from ``q`` to ``goal`` in which no joint is
+    faster than ``speed`` (rad/s, or m/s for prismatic joints); at least 2 s."""
+    if not speed > 0:
+        raise ValueError(f"start-pose speed must be positive, got {speed}")
+    return max(2.0, float(np.abs(np.asarray(goal) - np.asarray(q)).max()) / speed)
+
+
 @dataclass(frozen=True)
 class IKResult:
     """Joint positions (full ``joint_names`` vector) reaching a tool pose, and how well."""

@@ -1,17 +1,25 @@
 """Start-pose node (real mode): before the policy takes over, move the arm to the start
 configuration every episode starts from (simhum_description.kinematics.start_configuration),
-with moveit_py where it is installed, else by a slow trajectory to the controller; then ask
-the policy node to start, and exit."""
+planned by moveit_py where it is installed (with the configuration generated from the URDF,
+simhum_description.moveit_config), else sent as one slow goal to joint_trajectory_controller's
+FollowJointTrajectory action. The result is checked (the action's error code, then the
+measured joint state against the goal); the node exits 0 at the start pose and 1 otherwise,
+and bringup starts the policy only after an exit 0.
+
+Needs control_msgs (ros-jazzy-control-msgs, installed with ros2_controllers on the robot).
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from builtin_interfaces.msg import Duration
+from control_msgs.action import FollowJointTrajectory
+from rclpy.action import ActionClient
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-from std_srvs.srv import Trigger
-from trajectory_msgs.msg import JointTrajectory
 
-from simhum_description.kinematics import start_configuration
+from simhum_description.kinematics import start_configuration, start_pose_duration
+from simhum_description.moveit_config import START_STATE, WHOLE_GROUP, moveit_parameters
 from simhum_description.paths import default_urdf
 from simhum_description.robot import load_robot
 from simhum_description.ros_messages import trajectory_msg
@@ -21,75 +29,117 @@ from simhum_description.topics import load_topics
 PARAMETERS = {
     "robot_description_file": (str(default_urdf()), "URDF or xacro of the robot"),
     "tool_frame": ("tcp", "tool-centre-point link"),
-    "policy_node": ("simhum_policy", "policy node to start afterwards; empty: none"),
-    "speed_rad_s": (0.3, "joint speed of the move when moveit_py is not installed"),
-    "moveit_group": ("arm", "MoveIt planning group (when moveit_py is installed)"),
+    "controller": ("joint_trajectory_controller", "trajectory controller of every joint"),
+    "speed_rad_s": (0.3, "largest joint speed of the move (rad/s)"),
+    "use_moveit": (True, "plan with moveit_py when it is installed"),
+    "tolerance_rad": (0.02, "largest joint error accepted at the start pose (rad)"),
+    "timeout_s": (30.0, "wait this long for joint states and the controller's action"),
 }
 
 
 class StartPoseNode(Node):
-    """Moves to the start pose once, then starts the policy and exits."""
+    """Moves to the start pose once, checks it got there, and exits with the outcome."""
 
     def __init__(self) -> None:
         super().__init__("simhum_start_pose")
         self.p = declare(self, PARAMETERS)
         self.robot = load_robot(self.p["robot_description_file"], tool_frame=self.p["tool_frame"])
         self.goal = start_configuration(self.robot)
-        topics = load_topics()
-        self.pub = self.create_publisher(JointTrajectory, topics.joint_trajectory, 10)
-        self.create_subscription(JointState, topics.joint_states, self.on_joints, 10)
-        self.done = False
+        self.q: np.ndarray | None = None
+        self.create_subscription(JointState, load_topics().joint_states, self.on_joints, 10)
+        self.action = ActionClient(
+            self, FollowJointTrajectory, f"/{self.p['controller']}/follow_joint_trajectory"
+        )
+        self.started = self.get_clock().now()
+        self.poll = self.create_timer(0.1, self.begin)
 
     def on_joints(self, msg: JointState) -> None:
-        """Plan from the first joint state, once."""
-        if self.done:
+        """Keep the latest measured configuration (joints in the robot's order)."""
+        known = [n in self.robot.joint_names for n in msg.name]
+        if len(msg.position) != len(msg.name) or not all(known):
             return
-        q = np.zeros(self.robot.dof)
+        q = np.zeros(self.robot.dof) if self.q is None else self.q.copy()
         q[self.robot.indices(list(msg.name))] = msg.position
-        self.done = True
-        if not self.move_with_moveit():
-            duration = max(2.0, float(np.abs(self.goal - q).max()) / self.p["speed_rad_s"])
-            self.pub.publish(
-                trajectory_msg(
-                    self.robot.joint_names, self.goal[None], [duration], self.robot.base_frame
-                )
+        self.q = q
+
+    def begin(self) -> None:
+        """Once joint states and the controller are there: move."""
+        waited = (self.get_clock().now() - self.started).nanoseconds * 1e-9
+        if self.q is None or not self.action.server_is_ready():
+            if waited > self.p["timeout_s"]:
+                what = "joint states" if self.q is None else "the controller's action server"
+                self.fail(f"no {what} after {waited:.0f} s (are the spawners done?)")
+            return
+        self.poll.cancel()
+        if self.p["use_moveit"] and self.move_with_moveit():
+            # execution blocked this thread: check on joint states that arrive after it
+            self.create_timer(0.5, self.check_arrival)
+            return
+        duration = start_pose_duration(self.q, self.goal, self.p["speed_rad_s"])
+        goal = FollowJointTrajectory.Goal()
+        goal.trajectory = trajectory_msg(
+            self.robot.joint_names, self.goal[None], [duration], self.robot.base_frame
+        )
+        goal.goal_time_tolerance = Duration(sec=1)
+        self.get_logger().info(f"moving to the start pose over {duration:.1f} s")
+        self.action.send_goal_async(goal).add_done_callback(self.on_accepted)
+
+    def on_accepted(self, future) -> None:
+        """The controller took the goal or refused it."""
+        handle = future.result()
+        if not handle.accepted:
+            self.fail("the trajectory controller rejected the start-pose goal")
+            return
+        handle.get_result_async().add_done_callback(self.on_result)
+
+    def on_result(self, future) -> None:
+        """The controller's verdict, then the measured state's."""
+        result = future.result().result
+        if result.error_code != FollowJointTrajectory.Result.SUCCESSFUL:
+            self.fail(f"the start-pose goal failed: {result.error_code} {result.error_string}")
+            return
+        self.check_arrival()
+
+    def check_arrival(self) -> None:
+        """Exit 0 when the measured joints are at the start pose, else 1."""
+        error = np.abs(self.q - self.goal)
+        worst = int(np.argmax(error))
+        if error[worst] > self.p["tolerance_rad"]:
+            self.fail(
+                f"not at the start pose: {self.robot.joint_names[worst]} is "
+                f"{error[worst]:.3f} rad away"
             )
-            self.get_logger().info(f"moving to the start pose over {duration:.1f} s")
-            self.create_timer(duration + 0.5, self.finish)
-        else:
-            self.finish()
+            return
+        self.get_logger().info("at the start pose")
+        raise SystemExit(0)
+
+    def fail(self, reason: str) -> None:
+        """Say why and exit 1 (bringup then does not start the policy)."""
+        self.get_logger().error(f"start pose failed: {reason}")
+        raise SystemExit(1)
 
     def move_with_moveit(self) -> bool:
         """Plan and execute with moveit_py if it is installed; False when it is not."""
         try:
-            from moveit.core.robot_state import RobotState
             from moveit.planning import MoveItPy
         except ImportError:
             return False
-        moveit = MoveItPy(node_name="simhum_start_pose_moveit")
-        group = moveit.get_planning_component(self.p["moveit_group"])
-        state = RobotState(moveit.get_robot_model())
-        state.joint_positions = dict(zip(self.robot.joint_names, self.goal.tolist(), strict=True))
+        moveit = MoveItPy(
+            node_name="simhum_start_pose_moveit",
+            config_dict=moveit_parameters(self.robot, self.goal, self.p["controller"]),
+        )
+        group = moveit.get_planning_component(WHOLE_GROUP)
         group.set_start_state_to_current_state()
-        group.set_goal_state(robot_state=state)
+        group.set_goal_state(configuration_name=START_STATE)
         plan = group.plan()
         if not plan:
-            raise RuntimeError("MoveIt found no path to the start pose")
-        moveit.execute(plan.trajectory, controllers=[])
+            self.fail("MoveIt found no path to the start pose")
+        moveit.execute(plan.trajectory, controllers=[self.p["controller"]])
         return True
-
-    def finish(self) -> None:
-        """Start the policy and leave."""
-        if self.p["policy_node"]:
-            client = self.create_client(Trigger, f"/{self.p['policy_node']}/start")
-            if client.wait_for_service(timeout_sec=10.0):
-                client.call_async(Trigger.Request())
-        self.get_logger().info("at the start pose")
-        raise SystemExit(0)
 
 
 def main() -> None:
-    """Run the start-pose node until it has reached the start pose."""
+    """Run the start-pose node until the arm is at the start pose (exit 0) or it failed."""
     run(StartPoseNode, "simhum_start_pose")
 
 
