@@ -8,7 +8,8 @@ import sys
 from collections.abc import Callable
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -22,10 +23,27 @@ EVENTS_QOS = QoSProfile(
 )
 
 
-def declare(node: Node, parameters: dict[str, tuple[object, str]]) -> dict[str, object]:
-    """Declare (default, description) parameters and return their values."""
-    for name, (default, description) in parameters.items():
-        node.declare_parameter(name, default, ParameterDescriptor(description=description))
+def declare(
+    node: Node, parameters: dict[str, tuple[object, str] | tuple[object, str, tuple]]
+) -> dict[str, object]:
+    """Declare parameters and return their values. Each is (default, description) or
+    (default, description, (lowest, highest)); every one is read-only (nodes read them once,
+    so ``ros2 param set`` is refused rather than silently ignored), and a range is enforced
+    on launch overrides too."""
+    for name, (default, description, *limits) in parameters.items():
+        descriptor = ParameterDescriptor(description=description, read_only=True)
+        if limits:
+            lowest, highest = limits[0]
+            if isinstance(default, float):
+                descriptor.floating_point_range = [
+                    FloatingPointRange(from_value=float(lowest), to_value=float(highest))
+                ]
+            else:
+                descriptor.integer_range = [IntegerRange(from_value=lowest, to_value=highest)]
+        try:
+            node.declare_parameter(name, default, descriptor)
+        except InvalidParameterValueException as err:
+            raise ValueError(f"parameter {name} must be within {list(limits[0])}: {err}") from None
     return {name: node.get_parameter(name).value for name in parameters}
 
 

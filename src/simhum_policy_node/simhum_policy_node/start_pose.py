@@ -30,10 +30,14 @@ PARAMETERS = {
     "robot_description_file": (str(default_urdf()), "URDF or xacro of the robot"),
     "tool_frame": ("tcp", "tool-centre-point link"),
     "controller": ("joint_trajectory_controller", "trajectory controller of every joint"),
-    "speed_rad_s": (0.3, "largest joint speed of the move (rad/s)"),
+    "speed_rad_s": (0.3, "largest joint speed of the move (rad/s)", (0.01, 1.0)),
     "use_moveit": (True, "plan with moveit_py when it is installed"),
-    "tolerance_rad": (0.02, "largest joint error accepted at the start pose (rad)"),
-    "timeout_s": (30.0, "wait this long for joint states and the controller's action"),
+    "tolerance_rad": (0.02, "largest joint error accepted at the start pose (rad)", (1e-4, 0.2)),
+    "timeout_s": (
+        30.0,
+        "wait this long for joint states and the controller's action",
+        (1.0, 600.0),
+    ),
 }
 
 
