@@ -59,7 +59,10 @@ def probe(ros_node, spin, start_node):
         episode_timeout_s=60.0,
     )
     probe = Probe(ros_node)
-    assert spin(lambda: len(probe.joints) > 5 and len(probe.images) > 2, 30), bridge.output()
+    assert spin(lambda: len(probe.joints) > 5 and len(probe.images) > 2 and probe.clock, 30), (
+        bridge.output()
+    )
+    assert spin(lambda: probe.trajectories.get_subscription_count() > 0), bridge.output()
     probe.bridge = bridge
     return probe
 
@@ -77,16 +80,21 @@ def test_tracks_a_trajectory_and_rejects_bad_ones(probe, spin, robot, camera) ->
     assert spin(lambda: probe.sim_time() > start + 1.8)
     np.testing.assert_allclose(probe.position(), goal, atol=0.01)
 
-    # unknown joint, NaN: rejected with the reason in the log, the arm holds
+    # unknown joint, NaN, velocities beyond the limits (huge ones overflowed the interpolation
+    # into a NaN command): rejected with the reason in the log, the arm holds
     bad_name = trajectory_msg(("shoulder_pan_joint", "elbow"), np.zeros((1, 2)), [1.0], "base")
     nan = trajectory_msg(robot.joint_names, np.full((1, robot.dof), np.nan), [1.0], "base")
-    for msg in (bad_name, nan):
+    fast = trajectory_msg(robot.joint_names, np.stack([goal, goal]), [1.0, 2.0], "base")
+    for point in fast.points:
+        point.velocities = [1e308] * robot.dof
+    for msg in (bad_name, nan, fast):
         probe.trajectories.publish(msg)
     start = probe.sim_time()
-    assert spin(lambda: probe.sim_time() > start + 1.0)
+    assert spin(lambda: probe.sim_time() > start + 2.0)
     np.testing.assert_allclose(probe.position(), goal, atol=0.01)
     log = probe.bridge.output()
     assert "unknown joint names ['elbow']" in log and "NaN" in log
+    assert "velocities beyond the URDF limits for joints ['shoulder_pan_joint'," in log
 
     # beyond the URDF limits: clamped, with a warning
     beyond = goal.copy()
