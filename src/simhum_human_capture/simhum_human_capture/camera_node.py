@@ -37,6 +37,8 @@ class CameraNode(Node):
     def __init__(self) -> None:
         super().__init__("simhum_camera")
         p = declare(self, PARAMETERS)
+        if not float(p["rate_hz"]) > 0:
+            raise ValueError(f"rate_hz must be positive, got {p['rate_hz']}")
         self.calibration = load_calibration(p["calibration_file"])
         self.source = open_source(str(p["source"]), loop=bool(p["loop"]))
         topics = load_topics()

@@ -71,7 +71,12 @@ class RetargetNode(Node):
         """Retarget one hand observation."""
         keypoints = np.array([[p.x, p.y, p.z] for p in msg.keypoints_camera])
         try:
+            if not 0.0 <= msg.confidence <= 1.0:
+                raise ValueError(f"confidence {msg.confidence} is not in [0, 1]")
             result = self.retargeter.update(from_time(msg.header.stamp), keypoints, msg.confidence)
+            if result is not None and not np.all(np.isfinite(result.T_base_tool)):
+                self.retargeter.reset()  # the filters took in the NaN: start them afresh
+                raise ValueError("degenerate keypoints (no palm frame)")
         except ValueError as err:
             self.get_logger().warning(f"hand pose ignored: {err}")
             return

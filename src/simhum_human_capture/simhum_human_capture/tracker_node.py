@@ -43,14 +43,27 @@ class TrackerNode(Node):
         self.frames = self.found = 0
 
     def on_depth(self, msg: Image) -> None:
-        """Keep the latest aligned depth image (metres)."""
-        self.depth = np.frombuffer(msg.data, dtype="<f4").reshape(msg.height, msg.width)
+        """Keep the latest aligned depth image (metres); other layouts are skipped."""
+        row = msg.width * 4
+        if msg.encoding != "32FC1" or msg.step < row or len(msg.data) < msg.step * msg.height:
+            self.get_logger().warning(
+                f"skipping a depth image: {msg.width}x{msg.height} {msg.encoding!r}, step "
+                f"{msg.step}, {len(msg.data)} bytes (expected 32FC1)",
+                throttle_duration_sec=5.0,
+            )
+            return
+        rows = np.frombuffer(msg.data, dtype=np.uint8)[: msg.step * msg.height]
+        pixels = rows.reshape(msg.height, msg.step)[:, :row]
+        dtype = ">f4" if msg.is_bigendian else "<f4"
+        self.depth = pixels.copy().view(dtype).reshape(msg.height, msg.width)
 
     def on_image(self, msg: Image) -> None:
         """Track the hand in a frame; publish its HandPose if there is one."""
         self.frames += 1
         try:
             rgb = image_array(msg)
+            if rgb.size == 0:
+                raise ValueError(f"empty image ({msg.width}x{msg.height})")
         except ValueError as err:
             self.get_logger().warning(f"skipping a corrupt frame: {err}")
             return
