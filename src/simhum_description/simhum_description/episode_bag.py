@@ -300,10 +300,23 @@ def read_metadata(bag: Path) -> EpisodeMetadata:
     return EpisodeMetadata(**yaml.safe_load(custom))
 
 
-def is_complete(bag: Path) -> bool:
-    """Whether ``bag`` is a finished SimHum episode (used to resume generation)."""
+def bag_problem(bag: Path) -> str | None:
+    """Why ``bag`` is not a finished, readable SimHum episode (its metadata, storage files
+    and every message counted in metadata.yaml must read); None when it is one."""
+    from rosbags.rosbag2 import Reader
+
     try:
         read_metadata(bag)
-    except (ValueError, OSError, KeyError, yaml.YAMLError):
-        return False
-    return True
+        with Reader(bag) as reader:
+            read = sum(1 for _ in reader.messages())
+            expected = reader.message_count
+    except Exception as err:  # any reader failure: the bag is broken
+        return f"{type(err).__name__}: {err}"
+    if read != expected:
+        return f"{read} of the {expected} messages in metadata.yaml read"
+    return None
+
+
+def is_complete(bag: Path) -> bool:
+    """Whether ``bag`` is a finished SimHum episode that reads (used to resume generation)."""
+    return bag_problem(bag) is None

@@ -1,11 +1,12 @@
 """``simhum_generate``: scripted-expert demonstrations as rosbag2 episodes.
 
 N episodes per task and domain, in parallel worker processes, with a progress bar;
-resumable (finished episodes are skipped, half-written ones redone) and deterministic
-(episode k of a task uses seed ``seed + k`` whatever the number of workers). Objects are
-placed on the ``--split`` of the placement grid: by default the whole grid for ``sim`` and the
-inner (in-distribution) grid for every other look. The same machinery generates proxy-human
-episodes (``simhum_generate_human``, simhum_human_capture).
+resumable (finished episodes whose bag reads are skipped; half-written, truncated or
+unreadable ones are redone) and deterministic (episode k of a task uses seed ``seed + k``
+whatever the number of workers). Objects are placed on the ``--split`` of the placement
+grid: by default the whole grid for ``sim`` and the inner (in-distribution) grid for every
+other look. The same machinery generates proxy-human episodes (``simhum_generate_human``,
+simhum_human_capture).
 
     simhum_generate --out runs/demos --tasks pick_place push --domains sim real -n 50
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from simhum_description.calibration import CameraCalibration, load_calibration
-from simhum_description.episode_bag import EpisodeBagWriter, EpisodeMetadata, is_complete
+from simhum_description.episode_bag import EpisodeBagWriter, EpisodeMetadata, bag_problem
 from simhum_description.errors import DescriptionError
 from simhum_description.paths import default_calibration, default_urdf
 from simhum_description.robot import RobotDescription, load_robot
@@ -35,6 +36,8 @@ from simhum_sim_bridge.grid import SPLITS
 from simhum_sim_bridge.rollout import EpisodeSpec, run_episode
 from simhum_sim_bridge.scene import SceneConfig
 from simhum_sim_bridge.tasks import TASKS
+
+MAX_IMAGE_SIDE = 4096  # a frame of 48 MiB, rendered and streamed one at a time per worker
 
 EpisodeRunner = Callable[
     [RobotDescription, CameraCalibration, EpisodeSpec, EpisodeBagWriter], bool
@@ -158,6 +161,22 @@ def plan_episodes(args: argparse.Namespace) -> list[EpisodeSpec]:
     ]
 
 
+def episodes_to_generate(
+    specs: list[EpisodeSpec], out: Path, embodiment: str
+) -> list[EpisodeSpec]:
+    """The episodes of ``specs`` without a finished bag that reads; each broken bag found
+    (a crash or a copy cut short) is named on stderr and generated again."""
+    todo = []
+    for spec in specs:
+        path = episode_path(out, spec, embodiment)
+        if not path.exists():
+            todo.append(spec)
+        elif (problem := bag_problem(path)) is not None:
+            print(f"{path}: bag does not read ({problem}); generating it again", file=sys.stderr)
+            todo.append(spec)
+    return todo
+
+
 def main(argv: list[str] | None = None) -> int:
     """Robot episodes from the scripted experts."""
     return generate(argv, ROBOT, __doc__.split("\n\n")[0], default_domains=["sim", "real"])
@@ -191,6 +210,13 @@ def generate(
     args = parser.parse_args(argv)
     if args.episodes < 1 or args.workers < 1:
         parser.error("--episodes and --workers must be at least 1")
+    if not (8 <= args.width <= MAX_IMAGE_SIDE and 8 <= args.height <= MAX_IMAGE_SIDE):
+        size = f"{args.width}x{args.height}"
+        print(
+            f"error: --width and --height must be 8 to {MAX_IMAGE_SIDE} pixels, got {size}",
+            file=sys.stderr,
+        )
+        return 2
     try:
         specs = plan_episodes(args)  # checks the numbers before anything touches the disk
         load_robot(args.urdf, tool_frame=args.tool_frame)
@@ -200,7 +226,7 @@ def generate(
         print(f"error: {err}", file=sys.stderr)
         return 2
 
-    todo = [s for s in specs if not is_complete(episode_path(args.out, s, source.embodiment))]
+    todo = episodes_to_generate(specs, args.out, source.embodiment)
     print(
         f"{len(specs)} episodes requested, {len(specs) - len(todo)} already done, "
         f"{len(todo)} to generate with {args.workers} worker(s) -> {args.out}"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from rosbags.rosbag2 import Reader
 
 from simhum_description.episode_bag import is_complete, read_metadata, typestore
@@ -105,6 +106,34 @@ def test_compressed_images_and_resume(tmp_path: Path) -> None:
     assert not (tmp_path / "push" / "sim" / ".staging" / "push-sim-all-000002").exists()
 
 
+def test_resume_regenerates_bags_that_do_not_read(tmp_path: Path, capsys) -> None:
+    """A finished episode whose .mcap was cut short, or whose metadata counts messages the
+    file lacks, is named and generated again; the intact one is kept."""
+    args = ["--out", str(tmp_path), "--tasks", "push", "--domains", "sim", "-n", "3"]
+    args += ["--workers", "1", "--width", "32", "--height", "32"]
+    assert main(args) == 0
+    intact, truncated, miscounted = sorted((tmp_path / "push" / "sim").glob("push-*"))
+    stamp = (intact / "metadata.yaml").stat().st_mtime_ns
+    expected = read_messages(truncated)
+    mcap = next(truncated.glob("*.mcap"))
+    mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size * 3 // 4])
+    meta = miscounted / "metadata.yaml"
+    info = yaml.safe_load(meta.read_text())
+    info["rosbag2_bagfile_information"]["message_count"] += 1
+    meta.write_text(yaml.safe_dump(info))
+    assert not is_complete(truncated) and not is_complete(miscounted)
+    capsys.readouterr()
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert f"{truncated}: bag does not read (ReaderError: " in err
+    assert f"{miscounted}: bag does not read (" in err and "messages in metadata.yaml read" in err
+    assert intact.name not in err
+    assert (intact / "metadata.yaml").stat().st_mtime_ns == stamp
+    assert is_complete(truncated) and is_complete(miscounted)
+    again = read_messages(truncated)
+    assert {t: len(m) for t, m in again.items()} == {t: len(m) for t, m in expected.items()}
+
+
 def test_split_defaults_per_domain() -> None:
     """Sim covers the whole grid, every other look the inner grid, unless --split says."""
     args = argparse.Namespace(
@@ -177,6 +206,8 @@ def test_unwritable_folder_message(tmp_path: Path) -> None:
     [
         (["--seed", "-1"], "seed must be a non-negative integer, got -1"),
         (["--control-hz", "0"], "control_hz must be positive, got 0.0"),
+        (["--width", "100000"], "--width and --height must be 8 to 4096 pixels, got 100000x128"),
+        (["--height", "4"], "--width and --height must be 8 to 4096 pixels, got 128x4"),
     ],
 )
 def test_bad_episode_numbers_are_one_clear_line(tmp_path: Path, flag, message) -> None:

@@ -4,8 +4,9 @@
 
 Finds every bag under the given folders (skipping hidden ones such as ``.staging``), reads
 and aligns each to the camera clock, and appends it. Bags already in the store are skipped,
-so re-running after new recordings only adds the new ones. Misaligned episodes, corrupt
-bags and (by default) failed episodes are reported and left out; the rest is built.
+so re-running after new recordings only adds the new ones; so are copied or moved bags,
+recognised by their content identity (episodes.content_identity). Misaligned episodes,
+corrupt bags and (by default) failed episodes are reported and left out; the rest is built.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from simhum_train.episodes import (
     AlignmentIssue,
     align_episode,
     camera_period_s,
+    content_identity,
     read_episode,
 )
 from simhum_train.keys import DOMAINS, ROBOT
 from simhum_train.store import EpisodeRecord, EpisodeStore, StoreError, StoreInfo
 
 DEFAULT_TOLERANCE_S = 0.015
+MAX_IMAGE_SIDE = 1024  # a store chunk of 64 frames is then at most 192 MiB in memory
 
 
 @dataclass
@@ -43,6 +46,7 @@ class ConversionReport:
 
     added: list[str] = field(default_factory=list)
     already_in_store: list[str] = field(default_factory=list)
+    copies: dict[str, str] = field(default_factory=dict)  # bag -> stored bag, same content
     unsuccessful: list[str] = field(default_factory=list)
     misaligned: dict[str, list[AlignmentIssue]] = field(default_factory=dict)
     corrupt: dict[str, str] = field(default_factory=dict)
@@ -51,8 +55,12 @@ class ConversionReport:
         """Human-readable lines: counts, then every rejected bag and why."""
         lines = [
             f"added {len(self.added)}, already in store {len(self.already_in_store)}, "
-            f"skipped: {len(self.unsuccessful)} unsuccessful, {len(self.misaligned)} "
-            f"misaligned, {len(self.corrupt)} corrupt"
+            f"skipped: {len(self.copies)} copied or moved, {len(self.unsuccessful)} "
+            f"unsuccessful, {len(self.misaligned)} misaligned, {len(self.corrupt)} corrupt"
+        ]
+        lines += [
+            f"  copied or moved {bag}: same recording as {stored}, already in the store"
+            for bag, stored in self.copies.items()
         ]
         lines += [
             f"  misaligned {bag}: {'; '.join(map(str, issues))}"
@@ -97,15 +105,19 @@ class DatasetBuilder:
     def build(self, bags: list[Path], progress: bool = True) -> ConversionReport:
         """Convert ``bags`` into the store and report what happened to each."""
         report = ConversionReport()
-        existing = (
-            EpisodeStore.open(self.store_path).sources if self.store_path.exists() else set()
-        )
+        stored = EpisodeStore.open(self.store_path).episodes if self.store_path.exists() else []
+        sources = {r.source for r in stored}
+        identities = {r.identity: r.source for r in stored if r.identity}
         for bag in tqdm(bags, desc="converting", unit="bag", disable=not progress):
             key = str(Path(bag).resolve())
-            if key in existing:
+            if key in sources:
                 report.already_in_store.append(key)
                 continue
             try:
+                identity = content_identity(Path(bag))
+                if identity in identities:
+                    report.copies[key] = identities[identity]
+                    continue
                 episode = self._read(Path(bag))
             except Exception as err:  # any decoder failure: the bag is corrupt
                 report.corrupt[key] = f"{type(err).__name__}: {err}"
@@ -116,7 +128,8 @@ class DatasetBuilder:
             elif episode.issues:
                 report.misaligned[key] = episode.issues
             else:
-                self._append(key, episode)
+                self._append(key, identity, episode)
+                identities[identity] = key
                 report.added.append(key)
         return report
 
@@ -140,7 +153,7 @@ class DatasetBuilder:
             raise ValueError(f"no messages on {missing} for a {meta.embodiment} episode")
         return episode
 
-    def _append(self, key: str, episode: AlignedEpisode) -> None:
+    def _append(self, key: str, identity: str, episode: AlignedEpisode) -> None:
         if self._store is None:
             self._store = EpisodeStore.open_or_create(self.store_path, self._info(episode))
         meta = episode.raw.metadata
@@ -152,7 +165,13 @@ class DatasetBuilder:
             target = states.human_targets(state)
         width = self._store.info.state_width
         record = EpisodeRecord(
-            meta.episode_id, meta.task, meta.domain, meta.embodiment, key, len(episode.stamps)
+            meta.episode_id,
+            meta.task,
+            meta.domain,
+            meta.embodiment,
+            key,
+            len(episode.stamps),
+            identity,
         )
         self._store.append(
             record,
@@ -189,9 +208,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tool-frame", default="tcp")
     parser.add_argument("--calibration", default=str(default_calibration()))
     args = parser.parse_args(argv)
-    if len(args.image_size) not in (1, 2) or min(args.image_size) < 8:
-        parser.error("--image-size takes W or W H, each at least 8")
+    if len(args.image_size) not in (1, 2) or not all(
+        8 <= side <= MAX_IMAGE_SIDE for side in args.image_size
+    ):
+        sides = " ".join(map(str, args.image_size))
+        print(
+            f"error: --image-size takes W or W H, each 8 to {MAX_IMAGE_SIDE} pixels, got {sides}",
+            file=sys.stderr,
+        )
+        return 2
     width, height = args.image_size[0], args.image_size[-1]
+    missing = [str(folder) for folder in args.episodes if not folder.is_dir()]
+    if missing:
+        print(f"error: episodes folder not found: {', '.join(missing)}", file=sys.stderr)
+        return 2
     try:
         robot = load_robot(args.urdf, tool_frame=args.tool_frame)
         camera = load_calibration(args.calibration)
@@ -214,16 +244,16 @@ def main(argv: list[str] | None = None) -> int:
     except StoreError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # the store cannot be written where --out says
+        print(f"error: {args.out}: cannot write the store ({err})", file=sys.stderr)
+        return 2
     print(report.summary())
     if args.out.exists():
         store = EpisodeStore.open(args.out)
         counts = np.unique([e.domain for e in store.episodes], return_counts=True)
         per_domain = ", ".join(f"{d} {c}" for d, c in zip(*counts, strict=True))
-        print(
-            f"store: {len(store.episodes)} episodes ({per_domain}), "
-            f"{int(store.episode_ends[-1])} frames"
-        )
-    return 0 if report.added or report.already_in_store else 1
+        print(f"store: {len(store.episodes)} episodes ({per_domain}), {store.rows} frames")
+    return 0 if report.added or report.already_in_store or report.copies else 1
 
 
 if __name__ == "__main__":

@@ -11,16 +11,19 @@ An episode with any frame outside these bounds is reported with the offending st
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import yaml
 from PIL import Image
 
 from simhum_description.episode_bag import EpisodeMetadata, decode_image, read_metadata, typestore
 from simhum_description.topics import Topics
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+IDENTITY_BYTES = 1 << 20  # of each storage file hashed into a bag's content identity
 
 
 class EpisodeError(ValueError):
@@ -116,6 +119,21 @@ def read_episode(
             [[[p.x, p.y, p.z] for p in m.keypoints_camera] for m in msgs], dtype=np.float64
         )
     return episode
+
+
+def content_identity(bag: Path) -> str:
+    """A hash of the bag's metadata.yaml (which holds the episode id and message counts)
+    and of the size and first ``IDENTITY_BYTES`` of each storage file: the same for a copy
+    or a moved bag, different for another recording."""
+    bag = Path(bag)
+    meta = (bag / "metadata.yaml").read_bytes()
+    info = yaml.safe_load(meta)["rosbag2_bagfile_information"]
+    digest = hashlib.sha256(meta)
+    for name in info["relative_file_paths"]:
+        with open(bag / name, "rb") as f:
+            digest.update(f"{name}:{(bag / name).stat().st_size}".encode())
+            digest.update(f.read(IDENTITY_BYTES))
+    return digest.hexdigest()
 
 
 def align_episode(raw: RawEpisode, tolerance_s: float, embodiment: str) -> AlignedEpisode:

@@ -6,15 +6,24 @@
     data/target     float32 [N, S]        per-embodiment target rows
     meta/episode_ends int64 [E]           exclusive end row of each episode
 
-Group attributes hold the episode records (id, task, domain, embodiment, source bag,
-frames), the robot (joint names, frames), the image size, the camera rate, the alignment
-tolerance, the layouts and per-embodiment running sums for normalisation statistics.
-Episodes are appended one at a time; the episode index is written last, so an interrupted
-append leaves rows past the last episode end, which the next ``append`` mode open drops.
+Group attributes hold the robot (joint names, frames), the image size, the camera rate,
+the alignment tolerance and the layouts, written once when the store is created (in a
+hidden folder renamed into place, so a store exists complete or not at all).
+
+The commit file ``commit.json`` holds the episode records (id, task, domain, embodiment,
+source bag, content identity, frames) and per-embodiment running sums for normalisation
+statistics. It is the only source of truth for what the store holds: an append writes the
+rows and the episode's end first, then replaces the commit file in one atomic step (temp
+file, fsync, os.replace). Rows and ends past the committed episodes are leftovers of an
+interrupted append: readers ignore them and the next append writes over them, so a crash at
+any point leaves every committed episode as it was.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +33,8 @@ from simhum_train import keys
 from simhum_train.states import Layout
 
 FRAMES_PER_CHUNK = 64
+COMMIT = "commit.json"
+DATA = (keys.IMAGE, keys.TIMESTAMP, keys.STATE, keys.TARGET)
 STD_FLOOR = 1e-2  # keeps near-constant features (a resting gripper) from blowing up
 
 
@@ -41,6 +52,7 @@ class EpisodeRecord:
     embodiment: str
     source: str  # the bag it came from
     frames: int
+    identity: str = ""  # the bag's content identity (see episodes.content_identity)
 
 
 @dataclass(frozen=True)
@@ -61,19 +73,23 @@ class StoreInfo:
 class EpisodeStore:
     """A zarr training store; create, open and append through the classmethods."""
 
-    def __init__(self, path: Path, group) -> None:
+    def __init__(self, path: Path, group, commit: dict) -> None:
         self.path = Path(path)
         self.group = group
+        self._commit = commit
 
     @classmethod
     def create(cls, path: Path, info: StoreInfo) -> EpisodeStore:
-        """A new empty store at ``path`` (an error if one exists)."""
+        """A new empty store at ``path`` (an error if one exists), built in a hidden folder
+        beside it and renamed into place."""
         import zarr
 
         path = Path(path)
         if path.exists():
             raise StoreError(f"{path}: already exists; open it to append")
-        group = zarr.open_group(path, mode="w")
+        staging = path.with_name(f".{path.name}.creating")
+        shutil.rmtree(staging, ignore_errors=True)  # left by an interrupted create
+        group = zarr.open_group(staging, mode="w")
         h, w, s = info.image_height, info.image_width, info.state_width
         for name, shape, dtype in [
             (keys.IMAGE, (0, h, w, 3), "uint8"),
@@ -84,14 +100,11 @@ class EpisodeStore:
         ]:
             chunks = (FRAMES_PER_CHUNK, *shape[1:]) if name != keys.EPISODE_ENDS else (1024,)
             group.create_array(name, shape=shape, chunks=chunks, dtype=dtype)
-        group.attrs.update(
-            {
-                "info": info.__dict__,
-                "episodes": [],
-                "sums": {e: _zero_sums(s) for e in keys.EMBODIMENTS},
-            }
-        )
-        return cls(path, group)
+        group.attrs.update({"info": info.__dict__})
+        commit = {"episodes": [], "sums": {e: _zero_sums(s) for e in keys.EMBODIMENTS}}
+        _write_atomically(staging / COMMIT, commit)
+        os.replace(staging, path)
+        return cls.open(path, mode="a")
 
     @classmethod
     def open(cls, path: Path, mode: str = "r") -> EpisodeStore:
@@ -101,12 +114,12 @@ class EpisodeStore:
         path = Path(path)
         if not (path / "zarr.json").is_file():
             raise StoreError(f"{path}: not a SimHum training store (no zarr.json)")
-        store = cls(path, zarr.open_group(path, mode=mode))
-        for name in (keys.IMAGE, keys.STATE, keys.TARGET, keys.EPISODE_ENDS, "info"):
-            if name not in store.group and name not in store.group.attrs:
+        group = zarr.open_group(path, mode=mode)
+        for name in (*DATA, keys.EPISODE_ENDS, "info"):
+            if name not in group and name not in group.attrs:
                 raise StoreError(f"{path}: missing '{name}'; rebuild the store")
-        if mode == "a":
-            store._drop_unindexed_rows()
+        store = cls(path, group, _read_commit(path, group))
+        store._check()
         return store
 
     @classmethod
@@ -134,17 +147,19 @@ class EpisodeStore:
     @property
     def episodes(self) -> list[EpisodeRecord]:
         """Every episode, in row order."""
-        return [EpisodeRecord(**e) for e in self.group.attrs["episodes"]]
+        return [EpisodeRecord(**e) for e in self._commit["episodes"]]
 
     @property
     def episode_ends(self) -> np.ndarray:
-        """Exclusive end row of each episode."""
-        return np.asarray(self.group[keys.EPISODE_ENDS][:], dtype=np.int64)
+        """Exclusive end row of each committed episode."""
+        count = len(self._commit["episodes"])
+        return np.asarray(self.group[keys.EPISODE_ENDS][:count], dtype=np.int64)
 
     @property
-    def sources(self) -> set[str]:
-        """The bags already in the store."""
-        return {e.source for e in self.episodes}
+    def rows(self) -> int:
+        """Committed rows (frames)."""
+        ends = self.episode_ends
+        return int(ends[-1]) if len(ends) else 0
 
     def append(
         self,
@@ -154,30 +169,25 @@ class EpisodeStore:
         states: np.ndarray,
         targets: np.ndarray,
     ) -> None:
-        """Add one episode's rows, then its index entry and statistics."""
+        """Write one episode's rows and end past the committed ones (over any leftovers of
+        an interrupted append), then commit it with its statistics in one atomic step."""
         n = len(images)
         if not (len(stamps) == len(states) == len(targets) == n == record.frames):
             raise StoreError(f"{self.path}: episode {record.episode_id} has ragged arrays")
-        for name, rows in [
-            (keys.IMAGE, images),
-            (keys.TIMESTAMP, stamps),
-            (keys.STATE, states),
-            (keys.TARGET, targets),
-        ]:
-            self.group[name].append(rows, axis=0)
-        ends = self.episode_ends
-        end = (int(ends[-1]) if len(ends) else 0) + n
-        sums = dict(self.group.attrs["sums"])
+        start, count = self.rows, len(self._commit["episodes"])
+        for name, rows in zip(DATA, (images, stamps, states, targets), strict=True):
+            _write_rows(self.group[name], start, rows)
+        _write_rows(self.group[keys.EPISODE_ENDS], count, np.array([start + n], np.int64))
+        sums = dict(self._commit["sums"])
         sums[record.embodiment] = _add_sums(sums[record.embodiment], states, targets)
-        self.group[keys.EPISODE_ENDS].append(np.array([end], dtype=np.int64), axis=0)
-        self.group.attrs.update(
-            {"episodes": [*self.group.attrs["episodes"], record.__dict__], "sums": sums}
-        )
+        commit = {"episodes": [*self._commit["episodes"], record.__dict__], "sums": sums}
+        _write_atomically(self.path / COMMIT, commit)
+        self._commit = commit
 
     def statistics(self, embodiment: str) -> dict[str, np.ndarray]:
         """Mean and std (floored at STD_FLOOR) of the state and target rows of every frame
         of ``embodiment``; an error when the store has none."""
-        sums = self.group.attrs["sums"][embodiment]
+        sums = self._commit["sums"][embodiment]
         count = sums["count"]
         if count == 0:
             raise StoreError(f"{self.path}: no '{embodiment}' episodes to compute statistics from")
@@ -192,17 +202,58 @@ class EpisodeStore:
         return out
 
     def load(self) -> dict[str, np.ndarray]:
-        """Every array in memory (the sampler reads from RAM, not from disk)."""
-        names = (keys.IMAGE, keys.TIMESTAMP, keys.STATE, keys.TARGET, keys.EPISODE_ENDS)
-        return {name: np.asarray(self.group[name][:]) for name in names}
+        """Every committed row in memory (the sampler reads from RAM, not from disk)."""
+        rows = self.rows
+        arrays = {name: np.asarray(self.group[name][:rows]) for name in DATA}
+        return {**arrays, keys.EPISODE_ENDS: self.episode_ends}
 
-    def _drop_unindexed_rows(self) -> None:
+    def _check(self) -> None:
+        """An error naming the store unless every committed episode's rows are there."""
         ends = self.episode_ends
-        rows = int(ends[-1]) if len(ends) else 0
-        for name in (keys.IMAGE, keys.TIMESTAMP, keys.STATE, keys.TARGET):
-            array = self.group[name]
-            if array.shape[0] != rows:
-                array.resize((rows, *array.shape[1:]))
+        if len(ends) < len(self._commit["episodes"]) or np.any(np.diff(ends, prepend=0) <= 0):
+            raise StoreError(f"{self.path}: episode ends do not match the commit; rebuild it")
+        for name in DATA:
+            if self.group[name].shape[0] < self.rows:
+                raise StoreError(
+                    f"{self.path}: '{name}' has {self.group[name].shape[0]} rows, the commit "
+                    f"{self.rows}; rebuild the store"
+                )
+
+
+def _write_rows(array, start: int, rows: np.ndarray) -> None:
+    """``rows`` written at ``start``, the array resized to end with them (dropping any
+    uncommitted rows beyond)."""
+    array.resize((start + len(rows), *array.shape[1:]))
+    array[start:] = rows
+
+
+def _write_atomically(path: Path, content: dict) -> None:
+    """``content`` as JSON at ``path``: written to a temp file, synced, then renamed over."""
+    temp = path.with_name(f".{path.name}.tmp")
+    with open(temp, "w") as f:
+        json.dump(content, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temp, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _read_commit(path: Path, group) -> dict:
+    """The committed episodes and sums; stores made before the commit file kept them in the
+    group attributes, written after the ends."""
+    commit = path / COMMIT
+    if not commit.is_file():
+        if "episodes" in group.attrs:
+            return {"episodes": group.attrs["episodes"], "sums": group.attrs["sums"]}
+        raise StoreError(f"{path}: no {COMMIT}; rebuild the store")
+    try:
+        return json.loads(commit.read_text())
+    except (OSError, ValueError) as err:
+        raise StoreError(f"{commit}: unreadable ({err}); rebuild the store") from None
 
 
 def _zero_sums(width: int) -> dict:

@@ -18,6 +18,7 @@ from simhum_description.episode_bag import (
     read_metadata,
     typestore,
 )
+from simhum_sim_bridge.generate import main as generate
 from simhum_train import keys
 from simhum_train.convert import DatasetBuilder, find_bags
 from simhum_train.convert import main as simhum_dataset
@@ -171,16 +172,88 @@ def test_append_is_incremental(tmp_path: Path, episodes: Path) -> None:
     assert len(second.episodes) == len(bags)
     assert second.episodes[:2] == first.episodes  # the old rows stay as they were
     assert int(second.episode_ends[1]) == rows_before
-    assert len(second.sources) == len(bags)
+    assert len({e.source for e in second.episodes}) == len(bags)
 
 
-def test_an_interrupted_append_is_dropped_on_reopen(tmp_path: Path, store_path: Path) -> None:
-    copy = tmp_path / "store.zarr"
-    shutil.copytree(store_path, copy)
-    store = EpisodeStore.open(copy, mode="a")
-    rows = int(store.episode_ends[-1])
-    store.group[keys.IMAGE].append(np.zeros((5, 32, 32, 3), np.uint8), axis=0)  # no index entry
-    assert EpisodeStore.open(copy, mode="a").group[keys.IMAGE].shape[0] == rows
+def test_copied_and_moved_bags_are_recognised_by_content(
+    tmp_path: Path, episodes: Path, robot, camera, topics
+) -> None:
+    bag = find_bags([episodes / "robot"])[0]
+    first, twin = tmp_path / "a" / bag.name, tmp_path / "b" / "renamed-copy"
+    shutil.copytree(bag, first)
+    shutil.copytree(bag, twin)
+    store = tmp_path / "store.zarr"
+    report = DatasetBuilder(store, robot, camera, topics, IMAGE_SIZE).build(
+        [first, twin], progress=False
+    )
+    assert report.added == [str(first.resolve())]
+    assert report.copies == {str(twin.resolve()): str(first.resolve())}
+    moved = tmp_path / "c" / bag.name
+    shutil.move(first, moved)
+    again = DatasetBuilder(store, robot, camera, topics, IMAGE_SIZE).build(
+        [moved, twin], progress=False
+    )
+    assert not again.added and set(again.copies) == {str(moved.resolve()), str(twin.resolve())}
+    assert f"copied or moved {moved.resolve()}: same recording as {first.resolve()}" in (
+        again.summary()
+    )
+    (record,) = EpisodeStore.open(store).episodes
+    assert record.episode_id == bag.name and len(record.identity) == 64
+
+
+def test_a_missing_episodes_folder_is_one_clear_line(tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "no-such-folder"
+    assert simhum_dataset(["--episodes", str(missing), "--out", str(tmp_path / "s.zarr")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: episodes folder not found: {missing}\n"
+    assert not (tmp_path / "s.zarr").exists()
+
+
+def test_an_unwritable_store_folder_is_one_clear_line(
+    tmp_path: Path, episodes: Path, capsys
+) -> None:
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    out = blocker / "store.zarr"
+    bag = find_bags([episodes / "robot"])[0]
+    assert simhum_dataset(["--episodes", str(bag), "--out", str(out), "--image-size", "32"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {out}: cannot write the store (" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("size", [["100000"], ["64", "5000"], ["4"], ["8", "8", "8"]])
+def test_image_size_is_bounded(tmp_path: Path, episodes: Path, capsys, size) -> None:
+    argv = ["--episodes", str(episodes), "--out", str(tmp_path / "s"), "--image-size", *size]
+    assert simhum_dataset(argv) == 2
+    assert capsys.readouterr().err == (
+        f"error: --image-size takes W or W H, each 8 to 1024 pixels, got {' '.join(size)}\n"
+    )
+    assert not (tmp_path / "s").exists()
+
+
+def test_compressed_images_go_through_the_converter(
+    tmp_path: Path, store_path: Path, robot, camera, topics
+) -> None:
+    """The JPEG CompressedImage twin of a fixture episode gives the same rows, near-same images."""
+    args = ["--out", str(tmp_path / "bags"), "--tasks", "pick_place", "--domains", "sim"]
+    size = ["--width", "32", "--height", "32"]
+    assert generate([*args, "-n", "1", "--workers", "1", *size, "--compressed"]) == 0
+    (bag,) = find_bags([tmp_path / "bags"])
+    with Reader(bag) as reader:
+        assert topics.camera_image_compressed in {c.topic for c in reader.connections}
+    store = tmp_path / "store.zarr"
+    report = DatasetBuilder(store, robot, camera, topics, IMAGE_SIZE).build([bag], progress=False)
+    assert report.added == [str(bag.resolve())], report.summary()
+    jpeg = EpisodeStore.open(store).load()
+    raw_store = EpisodeStore.open(store_path)
+    index = [r.episode_id for r in raw_store.episodes].index(bag.name)
+    start = int(np.concatenate([[0], raw_store.episode_ends])[index])
+    end = int(raw_store.episode_ends[index])
+    raw = raw_store.load()
+    for name in (keys.TIMESTAMP, keys.STATE, keys.TARGET):
+        np.testing.assert_array_equal(jpeg[name], raw[name][start:end])
+    error = np.abs(jpeg[keys.IMAGE].astype(int) - raw[keys.IMAGE][start:end])
+    assert jpeg[keys.IMAGE].shape == (end - start, 32, 32, 3) and error.mean() < 4
 
 
 def test_windows_pad_at_episode_edges() -> None:
