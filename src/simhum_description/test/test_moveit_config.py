@@ -89,4 +89,3 @@ def test_start_pose_move_is_slow_enough_for_every_joint(robot) -> None:
     assert start_pose_duration(start, start, 0.3) == 2.0  # never faster than 2 s
     with pytest.raises(ValueError, match="positive"):
         start_pose_duration(q, start, 0.0)
-
