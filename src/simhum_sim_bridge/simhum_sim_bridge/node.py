@@ -1,8 +1,9 @@
 """The sim bridge node: the MuJoCo scene behaving on the wire like the robot under ros2_control.
 
 Subscribes to the joint_trajectory_controller's topic and executes trajectories as that
-controller does; publishes /joint_states, the camera image and camera_info, and /clock;
-serves ResetScene; publishes an EpisodeEvent when the task succeeds or times out.
+controller does; publishes /joint_states (and, on ~/commanded_joint_states, the positions
+the actuators were commanded), the camera image and camera_info, and /clock; serves
+ResetScene; publishes an EpisodeEvent when the task succeeds or times out.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ class SimBridgeNode(Node):
 
         topics = load_topics()
         self.pub_joints = self.create_publisher(JointState, topics.joint_states, 10)
+        # what the arm's position actuators were last given (as a controller's state topic)
+        self.pub_commanded = self.create_publisher(JointState, "~/commanded_joint_states", 10)
         self.pub_image = self.create_publisher(Image, topics.camera_image, qos_profile_sensor_data)
         self.pub_info = self.create_publisher(
             CameraInfo, topics.camera_info, qos_profile_sensor_data
@@ -124,7 +127,10 @@ class SimBridgeNode(Node):
 
     # RunnerSink: what falls due while stepping is published at once.
     def joint_state(self, t: float, position: np.ndarray, velocity: np.ndarray) -> None:
-        self.pub_joints.publish(joint_state_msg(self.robot.joint_names, position, velocity, t))
+        names = self.robot.joint_names
+        self.pub_joints.publish(joint_state_msg(names, position, velocity, t))
+        command = self.runner.scene.data.ctrl.copy()
+        self.pub_commanded.publish(joint_state_msg(names, command, np.zeros(0), t))
 
     def image(self, t: float, rgb: np.ndarray) -> None:
         camera = self.runner.camera
