@@ -19,6 +19,7 @@ import yaml
 from simhum_description.controllers import controller_parameters
 from simhum_description.paths import default_controllers, default_urdf
 from simhum_description.robot import load_robot
+from simhum_policy_node.onnx_policy import PolicyContract, PolicyContractError, parse_contract
 from simhum_sim_bridge.grid import SPLITS
 
 MODES = ("sim", "real")
@@ -74,12 +75,18 @@ class Bringup:
             raise ValueError(f"split must be one of {SPLITS}, got '{self.split}'")
         if self.policy and not Path(self.policy).is_file():
             raise ValueError(f"{self.policy}: policy file not found")
-        _ = self.policy_size  # not an exported policy: refused now (and the file read once)
+        _ = self.policy_contract  # not an exported policy: refused now (and read once)
 
     @cached_property
+    def policy_contract(self) -> PolicyContract | None:
+        """The policy's contract, from its metadata; None without a policy."""
+        return read_contract(self.policy) if self.policy else None
+
+    @property
     def policy_size(self) -> tuple[int, int] | None:
         """(width, height) of the policy's images, from its contract; None without one."""
-        return policy_image_size(self.policy)
+        c = self.policy_contract
+        return (c.image_width, c.image_height) if c else None
 
     @property
     def sim_time(self) -> bool:
@@ -113,24 +120,22 @@ class NodeDecl:
     oneshot: bool = False  # exits by itself when done (status 0 is not a failure)
 
 
-def policy_image_size(policy: str) -> tuple[int, int] | None:
-    """(width, height) from an exported policy's metadata, or None without a policy."""
-    if not policy:
-        return None
+def read_contract(policy: str) -> PolicyContract:
+    """The checked contract in an exported policy's metadata (without onnxruntime)."""
     import onnx
 
     try:
         model = onnx.load(policy, load_external_data=False)
     except Exception as err:  # protobuf's DecodeError and friends: not an ONNX file
-        raise ValueError(f"{policy}: not a readable ONNX model ({type(err).__name__})") from None
-    props = {p.key: p.value for p in model.metadata_props}
-    try:
-        return int(props["image_width"]), int(props["image_height"])
-    except (KeyError, ValueError):
-        raise ValueError(
-            f"{policy}: no SimHum contract in the model's metadata (image_width, "
-            f"image_height); export policies with simhum_export"
+        raise PolicyContractError(
+            f"{policy}: not a readable ONNX model ({type(err).__name__})"
         ) from None
+    return parse_contract(Path(policy), {p.key: p.value for p in model.metadata_props})
+
+
+def policy_image_size(policy: str) -> tuple[int, int] | None:
+    """(width, height) of an exported policy's images, or None without a policy."""
+    return Bringup(policy=policy).policy_size
 
 
 def declare_graph(b: Bringup) -> list[NodeDecl]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import onnx
 import pytest
 import yaml
+from toy_policy import write_toy_policy
 
 from simhum.cli import main
 from simhum.graph import Bringup, declare_graph
@@ -106,11 +107,9 @@ def identity_onnx(path: Path, props: dict[str, str]) -> Path:
 
 def test_real_camera_publishes_the_policy_image_size(tmp_path) -> None:
     """The camera node is told the model's input size (read from the model's contract)."""
-    identity_onnx(tmp_path / "policy.onnx", {"image_width": "96", "image_height": "72"})
+    policy = write_toy_policy(tmp_path, image_width="96", image_height="72")
     nodes = declare_graph(
-        Bringup(
-            mode="real", camera="0", policy=str(tmp_path / "policy.onnx"), run_dir=str(tmp_path)
-        )
+        Bringup(mode="real", camera="0", policy=str(policy), run_dir=str(tmp_path))
     )
     camera = next(n for n in nodes if n.name == "simhum_camera")
     assert (camera.parameters["image_width"], camera.parameters["image_height"]) == (96, 72)
@@ -119,17 +118,32 @@ def test_real_camera_publishes_the_policy_image_size(tmp_path) -> None:
 def test_a_file_that_is_not_an_exported_policy_is_one_line(tmp_path, capsys) -> None:
     text = tmp_path / "notes.onnx"
     text.write_text("not a model")
-    good = identity_onnx(tmp_path / "good.onnx", {"image_width": "96", "image_height": "72"})
+    good = write_toy_policy(tmp_path)
     truncated = tmp_path / "truncated.onnx"
     truncated.write_bytes(good.read_bytes()[:40])
     bare = identity_onnx(tmp_path / "bare.onnx", {})
-    for path in (text, truncated):
-        with pytest.raises(ValueError, match="not a readable ONNX model"):
+    old = identity_onnx(  # exported before the contract recorded the lineage (version 1)
+        tmp_path / "old.onnx",
+        {
+            p.key: p.value
+            for p in onnx.load(good).metadata_props
+            if p.key not in ("training_stage", "lineage")
+        },
+    )
+    for path, message in [
+        (text, "not a readable ONNX model"),
+        (truncated, "not a readable ONNX model"),
+        (bare, "no SimHum contract in its metadata"),
+        (old, r"metadata lacks \['training_stage', 'lineage'\]; re-export it"),
+    ]:
+        with pytest.raises(ValueError, match=f"{path}: {message}"):
             Bringup(policy=str(path))
-    with pytest.raises(ValueError, match="no SimHum contract in the model's metadata"):
-        Bringup(policy=str(bare))
-    argv = ["eval", "--policy", str(truncated), "--out", str(tmp_path / "eval")]
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert "simhum eval:" in err and "not a readable ONNX model" in err
-    assert "Traceback" not in err and not (tmp_path / "eval").exists()
+    for command, path, out in [
+        ("eval", truncated, "--out"),
+        ("eval", bare, "--out"),
+        ("up", old, "--run-dir"),
+    ]:
+        assert main([command, "--policy", str(path), out, str(tmp_path / command)]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"simhum {command}: {path}: "), lines
+        assert not (tmp_path / command).exists()

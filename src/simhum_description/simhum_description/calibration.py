@@ -78,15 +78,18 @@ def load_calibration(path: str | Path) -> CameraCalibration:
             node = node[key]
         return node
 
-    def array(keys: tuple[str, ...], size: int) -> np.ndarray:
-        raw = field(*keys)
-        try:
-            values = np.asarray(raw, dtype=np.float64).reshape(-1)
-        except (TypeError, ValueError):
-            raise DescriptionError(f"{path}: '{'.'.join(keys)}' must be numbers") from None
-        if values.size != size or not np.all(np.isfinite(values)):
+    def array(keys: tuple[str, ...], size: int | None) -> np.ndarray:
+        """A list of ``size`` finite numbers (any count when None)."""
+        raw, name = field(*keys), ".".join(keys)
+        count = "" if size is None else f"{size} "
+        if not isinstance(raw, list) or not all(_is_number(v) for v in raw):
             raise DescriptionError(
-                f"{path}: '{'.'.join(keys)}' must hold {size} finite numbers, got {values.size}"
+                f"{path}: '{name}' must be a list of {count}numbers, got {raw!r}"
+            )
+        values = np.asarray(raw, dtype=np.float64)
+        if (size is not None and values.size != size) or not np.all(np.isfinite(values)):
+            raise DescriptionError(
+                f"{path}: '{name}' must hold {count}finite numbers, got {raw!r}"
             )
         return values
 
@@ -98,7 +101,7 @@ def load_calibration(path: str | Path) -> CameraCalibration:
         raise DescriptionError(
             f"{path}: camera_matrix must be [fx 0 cx; 0 fy cy; 0 0 1] with fx, fy > 0"
         )
-    D = np.asarray(field("distortion_coefficients", "data"), dtype=np.float64).reshape(-1)
+    D = array(("distortion_coefficients", "data"), None)
     quat = array(("extrinsics", "rotation_xyzw"), 4)
     if abs(np.linalg.norm(quat) - 1.0) > 1e-5:
         raise DescriptionError(
@@ -120,6 +123,11 @@ def load_calibration(path: str | Path) -> CameraCalibration:
         frame_id=str(field("extrinsics", "child_frame")),
         T_base_camera=T,
     )
+
+
+def _is_number(value: object) -> bool:
+    """An int or float from YAML (not a bool, string or null)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def quat_xyzw_to_matrix(q: np.ndarray) -> np.ndarray:

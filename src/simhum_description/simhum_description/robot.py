@@ -147,6 +147,13 @@ def parse_robot(xml: str, tool_frame: str, source: Path) -> RobotDescription:
             )
         if kind in MOVING_JOINT_TYPES:
             _check_limit(joint, name, source)
+        for end in ("parent", "child"):
+            element = joint.find(end)
+            if element is None or element.get("link") not in links:
+                raise DescriptionError(
+                    f"{source}: joint '{name}' needs <{end} link=\"...\"/> naming one of its "
+                    f"links {links}"
+                )
 
     parent_of = {j.find("child").get("link"): j for j in joints.values()}
     roots = [link for link in links if link not in parent_of]

@@ -77,6 +77,24 @@ def test_bad_camera_matrix(tmp_path: Path) -> None:
         load_calibration(path)
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (None, "must be a list of numbers, got None"),
+        ([0.1, "a", 0, 0, 0], r"must be a list of numbers, got \[0.1, 'a'"),
+        ([0.1, None, 0, 0, 0], "must be a list of numbers, got"),
+        ([float("nan"), 0, 0, 0, 0], r"must hold finite numbers, got \[nan"),
+        ([float("inf"), 0, 0, 0, 0], r"must hold finite numbers, got \[inf"),
+    ],
+)
+def test_distortion_coefficients_must_be_finite_numbers(tmp_path: Path, data, message) -> None:
+    path = write(tmp_path, lambda d: d["distortion_coefficients"].update(data=data))
+    with pytest.raises(
+        DescriptionError, match=rf"calib\.yaml: 'distortion_coefficients\.data' {message}"
+    ):
+        load_calibration(path)
+
+
 def test_invalid_yaml(tmp_path: Path) -> None:
     path = tmp_path / "calib.yaml"
     path.write_text("image_width: [640\n")

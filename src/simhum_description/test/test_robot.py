@@ -3,6 +3,7 @@ clear errors for bad files."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +150,14 @@ def test_continuous_joint_is_refused_with_reason(tmp_path: Path) -> None:
     urdf = serial_arm_urdf(2).replace('name="j1" type="revolute"', 'name="j1" type="continuous"')
     path.write_text(urdf)
     with pytest.raises(DescriptionError, match="joint 'j1' is continuous"):
+        load_robot(path, tool_frame="tool0")
+
+
+@pytest.mark.parametrize("end", ["child", "parent"])
+def test_joint_without_child_or_parent_is_named(tmp_path: Path, end: str) -> None:
+    path = tmp_path / f"no_{end}.urdf"
+    path.write_text(re.sub(rf"<{end} link=\"[^\"]*\"/>", "", serial_arm_urdf(2), count=1))
+    with pytest.raises(DescriptionError, match=rf"no_{end}\.urdf: joint 'j1' needs <{end} link="):
         load_robot(path, tool_frame="tool0")
 
 

@@ -13,7 +13,7 @@ from simhum_description.kinematics import IKSolver, robot_state
 from simhum_description.pose_math import pose_to_vector, vector_to_pose
 from simhum_description.robot import RobotDescription
 from simhum_policy_node.ensembling import DEFAULT_DECAY, TemporalEnsembler
-from simhum_policy_node.onnx_policy import OnnxPolicy, PolicyContractError
+from simhum_policy_node.onnx_policy import OnnxPolicy, PolicyContractError, PolicyInferenceError
 from simhum_policy_node.safety import SafetyLimits, UnsafeCommandError, check_fresh, safe_command
 
 # The action-layout slices that each action space is read through (see to_joints).
@@ -116,7 +116,10 @@ class PolicyController:
             self.images.appendleft(self.images[0])
             self.states.appendleft(self.states[0])
         start = time.perf_counter()
-        chunk = self.policy.sample(np.stack(self.images), np.stack(self.states), self.rng)
+        try:
+            chunk = self.policy.sample(np.stack(self.images), np.stack(self.states), self.rng)
+        except PolicyInferenceError as err:  # the runtime failed: hold, and say why
+            return StepResult(None, str(err), 0.0)
         inference_ms = (time.perf_counter() - start) * 1e3
         if not np.all(np.isfinite(chunk)):
             return StepResult(None, "model output holds NaN or infinity", inference_ms)

@@ -4,6 +4,9 @@ Two graphs: ``<name>.onnx``, the observation encoder, which carries the whole co
 metadata, and ``<name>.denoiser.onnx`` beside it. Sampling is the flow-matching Euler loop:
 x ~ N(0, I) from the caller's numpy Generator; for k = 0..S-1, t = k/S, x += velocity / S;
 then de-normalise with the metadata's statistics.
+
+The contract also says where the weights come from: the training stage exported and its
+lineage, the experiment, stage, step and config hash of every stage the weights went through.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-CONTRACT_VERSION = "1"
+CONTRACT_VERSION = "2"  # 2: the training stage and lineage
 ENCODER_INPUTS = ("image", "proprio")
 ENCODER_OUTPUTS = ("cond",)
 DENOISER_INPUTS = ("cond", "noisy_action", "timestep")
@@ -27,6 +30,8 @@ CONTRACT_KEYS = (
     "simhum_contract_version",
     "model_id",
     "config_hash",
+    "training_stage",
+    "lineage",
     "joint_names",
     "tool_frame",
     "base_frame",
@@ -60,6 +65,23 @@ class PolicyContractError(ValueError):
     """An exported policy whose files or metadata break the contract; names file and key."""
 
 
+class PolicyInferenceError(RuntimeError):
+    """onnxruntime failed while running a graph of the policy; names the graph's file."""
+
+
+@dataclass(frozen=True)
+class LineageStep:
+    """One training stage the exported weights went through."""
+
+    experiment: str
+    stage: str
+    step: int
+    config_hash: str
+
+    def __str__(self) -> str:
+        return f"{self.experiment}/{self.stage} step {self.step} (config {self.config_hash[:12]})"
+
+
 @dataclass(frozen=True)
 class PolicyContract:
     """The input/output contract read from the encoder's metadata."""
@@ -86,17 +108,28 @@ class PolicyContract:
     action_std: np.ndarray
     proprio_layout: tuple[tuple[str, int, int], ...]
     action_layout: tuple[tuple[str, int, int], ...]
+    training_stage: str = ""  # the exported stage ("" for stand-ins that were not trained)
+    lineage: tuple[LineageStep, ...] = ()  # first stage to the exported one
 
     @property
     def denoiser_path(self) -> Path:
         """The denoiser graph beside the encoder."""
         return self.path.parent / self.denoiser_file
 
+    def training(self) -> str:
+        """Where the weights come from, e.g. 'simhum/pretrain step 3000 (config ...) ->
+        simhum/finetune step 200 (config ...)'."""
+        return " -> ".join(str(s) for s in self.lineage) or "untrained"
+
 
 def parse_contract(path: Path, metadata: dict[str, str]) -> PolicyContract:
     """Check and parse contract metadata; errors name ``path`` and the key at fault."""
     path = Path(path)
     missing = [k for k in CONTRACT_KEYS if k not in metadata]
+    if len(missing) == len(CONTRACT_KEYS):
+        raise PolicyContractError(
+            f"{path}: no SimHum contract in its metadata; export policies with simhum_export"
+        )
     if missing:
         raise PolicyContractError(
             f"{path}: metadata lacks {missing}; re-export it with simhum_export"
@@ -159,6 +192,23 @@ def parse_contract(path: Path, metadata: dict[str, str]) -> PolicyContract:
             raise fail("normalization", f"lacks a numeric list '{name}'") from None
         if stats[name].shape != (width,) or (name.endswith("std") and (stats[name] <= 0).any()):
             raise fail("normalization", f"'{name}' must hold {width} numbers (std > 0)")
+    lineage = loads("lineage")
+    try:
+        steps = tuple(
+            LineageStep(
+                str(s["experiment"]), str(s["stage"]), int(s["step"]), str(s["config_hash"])
+            )
+            for s in lineage
+        )
+    except (TypeError, KeyError, ValueError):
+        raise fail(
+            "lineage", "must be a JSON list of {experiment, stage, step, config_hash}"
+        ) from None
+    if not steps or (steps[-1].stage, steps[-1].config_hash) != (
+        metadata["training_stage"],
+        metadata["config_hash"],
+    ):
+        raise fail("lineage", "must end with the exported stage (training_stage, config_hash)")
     return PolicyContract(
         path=path,
         model_id=metadata["model_id"],
@@ -178,6 +228,8 @@ def parse_contract(path: Path, metadata: dict[str, str]) -> PolicyContract:
         denoiser_file=metadata["denoiser_file"],
         proprio_layout=layouts["proprio_layout"],
         action_layout=layouts["action_layout"],
+        training_stage=metadata["training_stage"],
+        lineage=steps,
         **stats,
     )
 
@@ -227,7 +279,7 @@ class OnnxPolicy:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.intra_op_num_threads = intra_op_threads
         chosen = choose_providers(providers, trt_cache_dir=trt_cache_dir)
-        self.encoder = ort.InferenceSession(str(path), options, providers=chosen)
+        self.encoder = _session(path, options, chosen)
         metadata = self.encoder.get_modelmeta().custom_metadata_map
         self.contract = parse_contract(path, metadata)
         denoiser = self.contract.denoiser_path
@@ -235,8 +287,12 @@ class OnnxPolicy:
             raise PolicyContractError(
                 f"{path}: metadata 'denoiser_file' names {denoiser.name}, not found beside it"
             )
-        self.denoiser = ort.InferenceSession(str(denoiser), options, providers=chosen)
+        self.denoiser = _session(denoiser, options, chosen)
         self._check_graphs()
+        # a failed run raises PolicyInferenceError for the caller to report; onnxruntime's
+        # own error log of every failed call (10 a second in the node) stays off
+        self.run_options = ort.RunOptions()
+        self.run_options.log_severity_level = 4
 
     @property
     def provider(self) -> str:
@@ -295,7 +351,7 @@ class OnnxPolicy:
             )
         normalized = (proprio - c.proprio_mean) / c.proprio_std
         feeds = {"image": image[None], "proprio": normalized[None].astype(np.float32)}
-        return self.encoder.run(["cond"], feeds)[0]
+        return self._run(self.encoder, c.path, "cond", feeds)
 
     def sample(
         self,
@@ -314,5 +370,33 @@ class OnnxPolicy:
                 "noisy_action": x,
                 "timestep": np.full((1,), k / steps, dtype=np.float32),
             }
-            x = x + self.denoiser.run(["velocity"], feeds)[0] / np.float32(steps)
+            velocity = self._run(self.denoiser, c.denoiser_path, "velocity", feeds)
+            x = x + velocity / np.float32(steps)
         return x[0] * c.action_std + c.action_mean
+
+    def _run(self, session, path: Path, output: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """One output of a session run; any onnxruntime failure becomes PolicyInferenceError
+        (onnxruntime's exception types derive from Exception only)."""
+        try:
+            return session.run([output], feeds, self.run_options)[0]
+        except Exception as err:
+            raise PolicyInferenceError(f"{path}: inference failed ({_first_line(err)})") from err
+
+
+def _first_line(err: Exception) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+
+
+def _session(path: Path, options, providers: list):
+    """An onnxruntime session of ``path``; a file it cannot load breaks the contract
+    (onnxruntime's exception types, InvalidProtobuf, Fail..., derive from Exception only)."""
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as err:
+        raise PolicyContractError(
+            f"{path}: onnxruntime cannot load it as an ONNX model ({_first_line(err)})"
+        ) from None

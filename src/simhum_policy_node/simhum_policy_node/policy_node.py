@@ -76,7 +76,8 @@ class PolicyNode(Node):
         contract = self.policy.contract
         self.get_logger().info(
             f"policy {contract.model_id} on {self.policy.provider}: {contract.action_space} "
-            f"chunks of {contract.chunk_length} at {contract.control_hz} Hz"
+            f"chunks of {contract.chunk_length} at {contract.control_hz} Hz; training stage "
+            f"'{contract.training_stage}', lineage: {contract.training()}"
         )
         warm_ms = self.controller.warm_up(p["warmup_iterations"])
         self.get_logger().info(f"warmed up: {warm_ms:.1f} ms per action chunk")

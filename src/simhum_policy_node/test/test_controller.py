@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from toy_policy import write_joint_position_policy
+from toy_policy import fail_on_lit_pixels, write_joint_position_policy
 
 from simhum_description.kinematics import start_configuration
 from simhum_policy_node.controller import PolicyController
@@ -100,3 +100,15 @@ def test_reset_starts_from_the_first_joint_state_of_the_episode(tmp_path, robot)
     assert controller.ensembler.size == 1 and controller.step_index == 1
     proprio = controller.proprio_vector(ready)
     assert all(np.allclose(s, proprio) for s in controller.states)  # no previous history
+
+
+def test_an_inference_failure_holds_the_arm_and_says_why(tmp_path, robot) -> None:
+    q = start_configuration(robot)
+    model = fail_on_lit_pixels(write_joint_position_policy(tmp_path, robot, q))
+    controller = PolicyController(
+        OnnxPolicy(model, providers=["CPUExecutionProvider"]), robot, SafetyLimits()
+    )
+    assert controller.step(np.zeros((32, 32, 3), np.uint8), q, FRESH).command is not None
+    result = controller.step(np.full((32, 32, 3), 200, np.uint8), q, FRESH)
+    assert result.command is None
+    assert f"{model}: inference failed (InvalidArgument" in result.reason

@@ -9,12 +9,27 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from toy_policy import CHUNK, JOINTS, STATS, STEPS, A, H, P, T, W, write_toy_policy
+from toy_policy import (
+    CHUNK,
+    JOINTS,
+    LINEAGE,
+    STATS,
+    STEPS,
+    A,
+    H,
+    P,
+    T,
+    W,
+    fail_on_lit_pixels,
+    write_toy_policy,
+)
 
 from simhum_policy_node.onnx_policy import (
     CONTRACT_KEYS,
+    LineageStep,
     OnnxPolicy,
     PolicyContractError,
+    PolicyInferenceError,
     choose_providers,
 )
 
@@ -75,7 +90,10 @@ def test_check_compatible_names_what_differs(tmp_path: Path) -> None:
     [
         ({"joint_names": "[j1"}, "metadata 'joint_names' = '\\[j1' is not valid JSON"),
         ({"chunk_length": "five"}, "'chunk_length' = 'five' is not an integer"),
-        ({"simhum_contract_version": "2"}, "is unsupported"),
+        ({"simhum_contract_version": "1"}, "is unsupported"),
+        ({"lineage": json.dumps([{"stage": "finetune"}])}, "'lineage' = .* must be a JSON list"),
+        ({"lineage": json.dumps(LINEAGE[:1])}, "must end with the exported stage"),
+        ({"training_stage": "pretrain"}, "must end with the exported stage"),
         ({"action_space": "velocity"}, "'action_space' = 'velocity' is not one of"),
         ({"normalization": json.dumps({**STATS, "action_std": [1, 1, 0, 1]})}, "std > 0"),
         ({"action_layout": json.dumps([["position", 0, 3]])}, "must end at the vector width 4"),
@@ -122,3 +140,39 @@ def test_provider_preference_is_filtered_by_availability(tmp_path: Path) -> None
     assert choose_providers(["CUDAExecutionProvider"], available=["CPUExecutionProvider"]) == [
         "CPUExecutionProvider"
     ]
+
+
+def test_contract_carries_the_training_stage_and_lineage(tmp_path: Path) -> None:
+    contract = OnnxPolicy(write_toy_policy(tmp_path), providers=["CPUExecutionProvider"]).contract
+    assert contract.training_stage == "finetune"
+    assert contract.lineage == (
+        LineageStep("toy", "pretrain", 40, "0" * 64),
+        LineageStep("toy", "finetune", 7, "0" * 64),
+    )
+    assert contract.training() == (
+        "toy/pretrain step 40 (config 000000000000) -> toy/finetune step 7 (config 000000000000)"
+    )
+
+
+def test_a_file_onnxruntime_cannot_load_names_the_file(tmp_path: Path) -> None:
+    path = write_toy_policy(tmp_path)
+    denoiser = tmp_path / "toy.denoiser.onnx"
+    denoiser.write_bytes(denoiser.read_bytes()[:50])  # truncated
+    with pytest.raises(PolicyContractError, match=f"{denoiser}: onnxruntime cannot load it"):
+        OnnxPolicy(path, providers=["CPUExecutionProvider"])
+    path.write_text("not a model")
+    with pytest.raises(PolicyContractError, match=f"{path}: onnxruntime cannot load it"):
+        OnnxPolicy(path, providers=["CPUExecutionProvider"])
+
+
+def test_an_onnxruntime_failure_at_inference_is_a_policy_inference_error(
+    tmp_path: Path, observation, capfd
+) -> None:
+    policy = OnnxPolicy(
+        fail_on_lit_pixels(write_toy_policy(tmp_path)), providers=["CPUExecutionProvider"]
+    )
+    image, proprio = observation
+    policy.sample(np.zeros_like(image), proprio, np.random.default_rng(0))  # blank: runs
+    with pytest.raises(PolicyInferenceError, match=r"toy\.onnx: inference failed \(Invalid"):
+        policy.sample(image, proprio, np.random.default_rng(0))
+    assert "onnxruntime" not in capfd.readouterr().err  # reported once by the caller, not here

@@ -1,8 +1,10 @@
-"""The policy node over real DDS with the sim bridge: it drives the arm, refuses a model that
-does not fit the robot, and holds (and says why) on a stale camera or a NaN output."""
+"""The policy node over real DDS with the sim bridge: it drives the arm and logs where its
+weights come from, refuses a model that does not fit the robot or is no ONNX model, and holds
+(and says why) on a stale camera, a NaN output or an onnxruntime failure."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -12,7 +14,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 from sensor_msgs.msg import JointState
-from toy_policy import write_joint_position_policy
+from toy_policy import fail_on_lit_pixels, write_joint_position_policy
 from trajectory_msgs.msg import JointTrajectory
 
 from simhum_description.synthetic import serial_arm_urdf
@@ -59,6 +61,13 @@ def test_trained_policy_drives_the_arm(tiny_policy, start_node, ros_node, spin, 
     running = [s for s in watch.status if s.state == PolicyStatus.STATE_RUNNING]
     assert running and running[-1].execution_provider == "CPUExecutionProvider"
     assert running[-1].model_id == "simhum_policy"
+    # where the weights come from: the exported stage and the lineage of the tiny run (the
+    # fine-tune's last step, from the pre-training's step selected on validation)
+    assert re.search(
+        r"training stage 'finetune', lineage: simhum/pretrain step \d+ \(config [0-9a-f]{12}\) "
+        r"-> simhum/finetune step 3 \(config [0-9a-f]{12}\)",
+        policy.output(),
+    ), policy.output()
     commands = np.array([c.points[0].positions for c in watch.commands])
     assert np.all(commands >= robot.lower - 1e-9) and np.all(commands <= robot.upper + 1e-9)
     assert np.abs(np.diff(commands, axis=0)).max() <= 0.15 + 1e-9  # per-cycle step bound
@@ -101,27 +110,32 @@ def test_new_episode_starts_from_the_ready_pose(start_node, ros_node, spin, robo
     assert spin(near_ready, timeout=30), log()
 
 
+def run_node(ros_env, **params: str) -> subprocess.CompletedProcess:
+    """The policy node run to its end (a refusal) with ``params``."""
+    args = [sys.executable, "-m", "simhum_policy_node.policy_node", "--ros-args"]
+    for name, value in params.items():
+        args += ["-p", f"{name}:={value}"]
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, env=ros_env)
+
+
 def test_model_for_another_robot_is_refused(tiny_policy, tmp_path, ros_env):
     other = tmp_path / "seven.urdf"
     other.write_text(serial_arm_urdf(7, tool_frame="tcp"))
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "simhum_policy_node.policy_node",
-            "--ros-args",
-            "-p",
-            f"model_path:={tiny_policy}",
-            "-p",
-            f"robot_description_file:={other}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=ros_env,
-    )
+    result = run_node(ros_env, model_path=str(tiny_policy), robot_description_file=str(other))
     assert result.returncode == 2
     assert "refusing to start" in result.stderr and "trained for joints" in result.stderr
+
+
+def test_a_file_that_is_no_onnx_model_is_refused_in_one_line(tmp_path, ros_env):
+    model = tmp_path / "notes.onnx"
+    model.write_text("not a model")
+    result = run_node(ros_env, model_path=str(model))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"simhum_policy: refusing to start: {model}: onnxruntime cannot load it as an ONNX "
+        f"model (InvalidProtobuf: [ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model "
+        f"from {model} failed:Protobuf parsing failed.)"
+    ]
 
 
 def test_stale_camera_makes_it_hold(tiny_policy, start_node, ros_node, spin):
@@ -174,3 +188,22 @@ def test_nan_output_makes_it_hold(nan_policy, start_node, ros_node, spin):
     spin(lambda: False, timeout=1.0)
     assert not watch.commands  # nothing was sent
     assert all(s.state == PolicyStatus.STATE_HOLDING for s in watch.status)
+
+
+def test_an_inference_failure_holds_the_arm_and_the_node_stays_up(
+    start_node, ros_node, spin, robot, tmp_path
+):
+    """onnxruntime failing inside the node (here a Gather out of bounds on any lit frame,
+    after a warm-up on blank frames that passes): the node holds, says why, and lives on."""
+    model = fail_on_lit_pixels(write_joint_position_policy(tmp_path, robot, ready_pose(robot)))
+    bridge, policy = start_graph(start_node, str(model))
+    watch = Watch(ros_node)
+    reason = f"{model}: inference failed (InvalidArgument"
+    assert spin(lambda: any(reason in s.reason for s in watch.status), timeout=60), (
+        bridge.output() + policy.output()
+    )
+    spin(lambda: False, timeout=1.0)
+    assert policy.proc.poll() is None, policy.output()  # still running
+    assert not watch.commands
+    assert all(s.state == PolicyStatus.STATE_HOLDING for s in watch.status)
+    assert f"holding: {reason}" in policy.output() and "Traceback" not in policy.output()

@@ -11,6 +11,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from simhum_description.robot import RobotDescription
+from simhum_policy_node.onnx_policy import CONTRACT_VERSION
 
 T, H, W, P, CHUNK, A, STEPS = 2, 8, 6, 3, 5, 4, 4
 IR_VERSION = 8  # what opset 17 needs; this onnx package would default to a newer one
@@ -21,15 +22,21 @@ STATS = {
     "action_mean": [1.0, 2.0, 3.0, 4.0],
     "action_std": [0.1, 0.2, 0.3, 0.4],
 }
+LINEAGE = [
+    {"experiment": "toy", "stage": "pretrain", "step": 40, "config_hash": "0" * 64},
+    {"experiment": "toy", "stage": "finetune", "step": 7, "config_hash": "0" * 64},
+]
 ROBOT_PROPRIO_LAYOUT = [["position", 0, 3], ["rot6d", 3, 9], ["gripper", 9, 10]]
 
 
 def metadata(**overrides: str) -> dict[str, str]:
     """The toy contract's metadata, with ``overrides``."""
     values = {
-        "simhum_contract_version": "1",
+        "simhum_contract_version": CONTRACT_VERSION,
         "model_id": "toy",
         "config_hash": "0" * 64,
+        "training_stage": "finetune",
+        "lineage": json.dumps(LINEAGE),
         "joint_names": json.dumps(JOINTS),
         "tool_frame": "tcp",
         "base_frame": "base_link",
@@ -136,3 +143,24 @@ def write_joint_position_policy(
         "normalization": json.dumps(normalization),
     }
     return write_toy_policy(folder, CHUNK, **{**robot_contract, **overrides})
+
+
+def fail_on_lit_pixels(path: Path) -> Path:
+    """Make the toy encoder at ``path`` fail inside onnxruntime (a Gather out of bounds) on
+    any image with a non-zero pixel; blank images, such as the warm-up's, still pass."""
+    model = onnx.load(path)
+    graph = model.graph
+    last = graph.node[-1]
+    assert list(last.output) == ["cond"]
+    last.output[0] = "cond_ok"
+    graph.initializer.append(helper.make_tensor("one_zero", TensorProto.FLOAT, [1], [0.0]))
+    graph.node.extend(
+        [
+            helper.make_node("ReduceMax", ["image"], ["brightest"], keepdims=0),
+            helper.make_node("Cast", ["brightest"], ["index"], to=TensorProto.INT64),
+            helper.make_node("Gather", ["one_zero", "index"], ["zero"]),
+            helper.make_node("Add", ["cond_ok", "zero"], ["cond"]),
+        ]
+    )
+    onnx.save(model, path)
+    return path

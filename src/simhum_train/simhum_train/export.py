@@ -3,7 +3,8 @@
     simhum_export --checkpoint runs/train/simhum/finetune/best.pt --out exports --name simhum
 
 Exports the deployable path (backbone, real adaptor, robot proprio encoder, trunk encoder)
-as ``<name>.onnx`` carrying the whole contract in its metadata, and the flow denoiser (robot
+as ``<name>.onnx`` carrying the whole contract in its metadata (with the training stage and
+the lineage of the weights: each stage's step and config hash), and the flow denoiser (robot
 action encoder, trunk decoder, robot action decoder) as ``<name>.denoiser.onnx``. Then runs
 the same observation and noise through torch and through onnxruntime (the robot's own
 runtime, simhum_policy_node.onnx_policy) and reports the largest difference of the action
@@ -30,8 +31,10 @@ from simhum_policy_node.onnx_policy import (
     ENCODER_INPUTS,
     ENCODER_OUTPUTS,
     OnnxPolicy,
+    PolicyContractError,
+    parse_contract,
 )
-from simhum_train.checkpoint import load_policy
+from simhum_train.checkpoint import CheckpointError, load_policy
 from simhum_train.keys import DEPLOY_ADAPTOR, DEPLOY_EMBODIMENT
 from simhum_train.normalize import Normalizer
 from simhum_train.policy.flow import sample_actions
@@ -66,7 +69,7 @@ class DenoiserGraph(nn.Module):
 def check_deployable(policy: ModularPolicy, checkpoint_path: Path) -> None:
     """The checkpoint must hold the real adaptor and the robot encoder/decoder."""
     if DEPLOY_ADAPTOR not in policy.adaptors or DEPLOY_EMBODIMENT not in policy.embodiments:
-        raise ValueError(
+        raise CheckpointError(
             f"{checkpoint_path}: has adaptors {list(policy.adaptors)} and embodiments "
             f"{list(policy.embodiments)}; export needs the '{DEPLOY_ADAPTOR}' adaptor and the "
             f"'{DEPLOY_EMBODIMENT}' embodiment (export a fine-tuned or real/robot stage)"
@@ -83,6 +86,8 @@ def contract_metadata(checkpoint: dict, name: str, model_id: str) -> dict[str, s
         "simhum_contract_version": CONTRACT_VERSION,
         "model_id": model_id,
         "config_hash": checkpoint["config_hash"],
+        "training_stage": checkpoint["stage"],
+        "lineage": json.dumps(checkpoint["lineage"]),
         "joint_names": json.dumps(list(checkpoint["robot"]["joint_names"])),
         "tool_frame": checkpoint["robot"]["tool_frame"],
         "base_frame": checkpoint["robot"]["base_frame"],
@@ -122,9 +127,12 @@ def export_onnx(
     checkpoint_path: Path, out_dir: Path, name: str, model_id: str | None = None
 ) -> Path:
     """Write ``<name>.onnx`` (encoder + contract) and ``<name>.denoiser.onnx``; returns the
-    encoder's path."""
+    encoder's path. A checkpoint whose contract the runtime would refuse (an action space it
+    cannot run, inconsistent layouts) is refused before anything is written."""
     policy, checkpoint = load_policy(checkpoint_path)
     check_deployable(policy, checkpoint_path)
+    metadata = contract_metadata(checkpoint, name, model_id or name)
+    parse_contract(checkpoint_path, metadata)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     image, proprio, cond, noisy, timestep = example_inputs(policy)
@@ -158,7 +166,6 @@ def export_onnx(
                 dynamo=False,
             )
     model = onnx.load(encoder_path)
-    metadata = contract_metadata(checkpoint, name, model_id or name)
     onnx.helper.set_model_props(model, metadata)
     onnx.save(model, encoder_path)
     for path in (encoder_path, denoiser_path):
@@ -213,7 +220,8 @@ def parity(checkpoint_path: Path, encoder_path: Path, seed: int = 0) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Export and check parity; exit status 1 if parity fails, 2 for a bad checkpoint."""
+    """Export and check parity; exit status 1 if parity fails, 2 (one line naming the file)
+    for a bad checkpoint."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--checkpoint",
@@ -225,12 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="simhum_policy", help="file stem of the graphs")
     parser.add_argument("--model-id", default=None, help="defaults to the name")
     args = parser.parse_args(argv)
-    if not args.checkpoint.is_file():
-        print(f"error: {args.checkpoint}: no such checkpoint", file=sys.stderr)
-        return 2
     try:
         encoder = export_onnx(args.checkpoint, args.out, args.name, args.model_id)
-    except ValueError as err:
+    except (CheckpointError, PolicyContractError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     diff = parity(args.checkpoint, encoder)

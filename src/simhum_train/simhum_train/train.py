@@ -29,7 +29,16 @@ from tqdm import tqdm
 
 from simhum_train import keys
 from simhum_train.augment import augment_images
-from simhum_train.checkpoint import BEST, FINAL, LATEST, initialize_from, load_policy
+from simhum_train.checkpoint import (
+    BEST,
+    FINAL,
+    LATEST,
+    check_fits,
+    initialize_from,
+    lineage_step,
+    load_policy,
+    space_record,
+)
 from simhum_train.dataset import DomainWindows, TrainingData
 from simhum_train.diagnostics import (
     DomainClassifier,
@@ -144,10 +153,13 @@ class StageTrainer:
         self.rng = np.random.default_rng([exp.seed, index])
         self.policy = ModularPolicy(policy_config(exp, data, self.stage)).to(device)
         self.origin = {p: "fresh" for p in ("backbone", "trunk")}
+        self.parents: list[dict] = []  # the lineage of the weights this stage starts from
         source = init_checkpoint(exp, self.stage)
         if source is not None:
             _, previous = load_policy(source)
+            check_fits(previous, source, data.info.joint_names, data.spaces)
             self.origin = initialize_from(self.policy, previous["policy"], self.stage.init_map)
+            self.parents = list(previous["lineage"])
         # the weights evaluated, selected and exported: a moving average of self.policy's
         self.averaged = copy.deepcopy(self.policy).requires_grad_(False)
         self.classifier = DomainClassifier(exp.model.d_model, len(self.domains)).to(device)
@@ -314,6 +326,10 @@ class StageTrainer:
             "stage": self.stage.name,
             "step": self.step,
             "config_hash": self.exp.hash(),
+            "lineage": [
+                *self.parents,
+                lineage_step(self.exp.name, self.stage.name, self.step, self.exp.hash()),
+            ],
             "experiment": self.exp.to_dict(),
             "policy_config": self.policy.config.to_dict(),
             "policy": self.averaged.state_dict(),  # what is exported and built upon
@@ -325,14 +341,7 @@ class StageTrainer:
             "origin": self.origin,
             "best": self.best,
             "normalization": {e: self.data.normalizers[e].to_dict() for e in embodiments},
-            "action_spaces": {
-                e: {
-                    "name": self.data.spaces[e].name,
-                    "proprio_layout": self.data.spaces[e].proprio_layout,
-                    "action_layout": self.data.spaces[e].action_layout,
-                }
-                for e in embodiments
-            },
+            "action_spaces": {e: space_record(self.data.spaces[e]) for e in embodiments},
             "robot": {
                 "joint_names": info.joint_names,
                 "tool_frame": info.tool_frame,

@@ -1,4 +1,5 @@
-"""Export: ONNX graphs match torch, the contract metadata is complete and reads back."""
+"""Export: ONNX graphs match torch, the contract metadata is complete and reads back, it
+records the training stage and lineage, and a bad checkpoint is refused in one line."""
 
 from __future__ import annotations
 
@@ -10,9 +11,16 @@ import onnx
 import pytest
 import torch
 
-from simhum_policy_node.onnx_policy import CONTRACT_KEYS, OnnxPolicy, PolicyContractError
+from simhum_policy_node.onnx_policy import (
+    CONTRACT_KEYS,
+    LineageStep,
+    OnnxPolicy,
+    PolicyContractError,
+)
+from simhum_train.experiment import load_experiment
 from simhum_train.export import PARITY_TOLERANCE, export_onnx, parity
 from simhum_train.export import main as simhum_export
+from simhum_train.train import run_experiment
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +96,6 @@ def test_cli_exports_and_reports_parity(two_stage, tmp_path: Path, capsys) -> No
 def test_a_checkpoint_without_the_deployable_modules_is_refused(
     tmp_path: Path, store_path: Path, tiny_config, capsys
 ) -> None:
-    from simhum_train.experiment import load_experiment
-    from simhum_train.train import run_experiment
-
     exp = load_experiment(
         tiny_config,
         [
@@ -103,3 +108,110 @@ def test_a_checkpoint_without_the_deployable_modules_is_refused(
     final = run_experiment(exp, progress=False)["s"]
     assert simhum_export(["--checkpoint", str(final), "--out", str(tmp_path / "x")]) == 2
     assert "export needs the 'real' adaptor" in capsys.readouterr().err
+
+
+def test_exported_models_record_their_stage_and_lineage(two_stage, tmp_path: Path) -> None:
+    """A pre-training checkpoint and the fine-tune started from it export different
+    contracts: each says which stage it is, and the fine-tune's lineage goes back through
+    the pre-training's step and config hash."""
+    pretrain = torch.load(two_stage["pretrain"], weights_only=True)
+    finetune = torch.load(two_stage["finetune"], weights_only=True)
+    contracts = {}
+    for stage in ("pretrain", "finetune"):
+        path = export_onnx(two_stage[stage], tmp_path / stage, "tiny")
+        contracts[stage] = OnnxPolicy(path, providers=["CPUExecutionProvider"]).contract
+    first, second = contracts["pretrain"], contracts["finetune"]
+    assert (first.training_stage, second.training_stage) == ("pretrain", "finetune")
+    origin = LineageStep("tiny", "pretrain", pretrain["step"], pretrain["config_hash"])
+    assert first.lineage == (origin,)
+    assert second.lineage == (
+        origin,
+        LineageStep("tiny", "finetune", finetune["step"], finetune["config_hash"]),
+    )
+    assert pretrain["step"] == 4 and finetune["step"] == 3
+    assert second.training() == (
+        f"tiny/pretrain step 4 (config {pretrain['config_hash'][:12]}) -> "
+        f"tiny/finetune step 3 (config {finetune['config_hash'][:12]})"
+    )
+
+
+def test_a_fine_tune_from_another_experiment_keeps_its_lineage(
+    two_stage, tmp_path: Path, store_path: Path, tiny_config
+) -> None:
+    """Stage 2 of another experiment (another config hash) started from this pre-training
+    checkpoint file: the lineage names both experiments and both hashes."""
+    exp = load_experiment(
+        tiny_config,
+        [
+            f"data.store={store_path}",
+            f"out={tmp_path}",
+            "name=other",
+            f"stages=[{{name: tune, mixing: {{real: 1}}, init_from: {two_stage['pretrain']}, "
+            "steps: 1, batch_size: 4, warmup_steps: 1, eval_samples: 4}]",
+        ],
+    )
+    tuned = run_experiment(exp, progress=False)["tune"]
+    pretrain = torch.load(two_stage["pretrain"], weights_only=True)
+    path = export_onnx(tuned, tmp_path / "model", "other")
+    lineage = OnnxPolicy(path, providers=["CPUExecutionProvider"]).contract.lineage
+    assert lineage == (
+        LineageStep("tiny", "pretrain", pretrain["step"], pretrain["config_hash"]),
+        LineageStep("other", "tune", 1, exp.hash()),
+    )
+    assert exp.hash() != pretrain["config_hash"]
+
+
+def rewritten(source: Path, path: Path, change) -> Path:
+    """A copy of checkpoint ``source`` at ``path`` with ``change(checkpoint)`` applied."""
+    checkpoint = torch.load(source, weights_only=True)
+    change(checkpoint)
+    torch.save(checkpoint, path)
+    return path
+
+
+def export_error(checkpoint: Path, out: Path, capsys) -> str:
+    """simhum_export's one line for a refused checkpoint (exit 2, nothing written)."""
+    assert simhum_export(["--checkpoint", str(checkpoint), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert not out.exists()
+    return err
+
+
+def test_bad_checkpoint_files_are_one_line(two_stage, tmp_path: Path, capsys) -> None:
+    good = two_stage["finetune"]
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:1000])
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint")
+    tensor = tmp_path / "tensor.pt"
+    torch.save(torch.zeros(3), tensor)
+    keys = rewritten(good, tmp_path / "keys.pt", lambda c: c.pop("policy_config"))
+    old = rewritten(good, tmp_path / "old.pt", lambda c: c.pop("lineage"))
+
+    def wider(checkpoint: dict) -> None:
+        checkpoint["policy_config"]["arch"]["d_model"] = 64
+
+    weights = rewritten(good, tmp_path / "weights.pt", wider)
+    for path, message in [
+        (tmp_path / "absent.pt", "no such checkpoint file"),
+        (truncated, "not a readable PyTorch checkpoint: truncated, or another kind of file"),
+        (text, "not a readable PyTorch checkpoint"),
+        (tensor, "holds a Tensor, not a SimHum stage checkpoint"),
+        (keys, "not a SimHum stage checkpoint (it lacks ['policy_config'])"),
+        (old, "written before checkpoints recorded their lineage; delete its stage folder"),
+        (weights, "its weights do not fit its policy_config (Error(s) in loading"),
+    ]:
+        err = export_error(path, tmp_path / "out", capsys)
+        assert err.startswith(f"error: {path}: {message}"), err
+
+
+def test_a_checkpoint_of_an_action_space_the_runtime_cannot_run_is_refused(
+    two_stage, tmp_path: Path, capsys
+) -> None:
+    def velocity(checkpoint: dict) -> None:
+        checkpoint["action_spaces"]["robot"]["name"] = "joint_velocity"
+
+    path = rewritten(two_stage["finetune"], tmp_path / "velocity.pt", velocity)
+    err = export_error(path, tmp_path / "out", capsys)
+    assert f"error: {path}: metadata 'action_space' = 'joint_velocity' is not one of" in err

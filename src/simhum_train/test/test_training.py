@@ -23,6 +23,7 @@ from simhum_train.train import (
     run_experiment,
     update_ema,
 )
+from simhum_train.train import main as simhum_train
 
 RETAINED = {"backbone", "trunk", "adaptors.real", "embodiments.robot"}
 
@@ -243,3 +244,36 @@ def test_diagnostics_separate_shifted_latents_from_identical_ones() -> None:
     shifted = b + 3.0
     assert domain_classifier_accuracy({"sim": a, "real": shifted}) > 0.95
     assert domain_classifier_accuracy({"sim": a, "real": b}) < 0.7
+
+
+def test_a_checkpoint_of_another_robot_or_action_space_is_refused_as_a_start(
+    two_stage, tmp_path: Path, store_path: Path, tiny_config, capsys
+) -> None:
+    """A stage started from a checkpoint trained for other joints or another action space
+    stops before training, in one line naming the checkpoint (no size-mismatch traceback)."""
+    other_robot = tmp_path / "other_robot.pt"
+    checkpoint = torch.load(two_stage["finetune"], weights_only=True)
+    checkpoint["robot"]["joint_names"] = [f"axis_{i}" for i in range(7)]
+    torch.save(checkpoint, other_robot)
+    cases = [
+        (two_stage["finetune"], "joint_positions", "its 'robot' action space is relative_ee"),
+        (other_robot, "relative_ee", "trained for robot joints ['axis_0'"),
+    ]
+    for source, space, message in cases:
+        stage = (
+            f"[{{name: tune, mixing: {{real: 1}}, init_from: {source}, steps: 1, "
+            "batch_size: 4, warmup_steps: 1, eval_samples: 4}]"
+        )
+        overrides = [
+            f"data.store={store_path}",
+            f"out={tmp_path / space}",
+            f"data.action_space={space}",
+            f"stages={stage}",
+        ]
+        argv = ["--config", str(tiny_config), "--no-progress"]
+        for item in overrides:
+            argv += ["--set", item]
+        assert simhum_train(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {source}: {message}"), err
+        assert len(err.strip().splitlines()) == 1
