@@ -118,6 +118,8 @@ class NodeDecl:
     parameter_files: tuple[str, ...] = ()
     arguments: tuple[str, ...] = ()
     oneshot: bool = False  # exits by itself when done (status 0 is not a failure)
+    after: str | None = None  # start only once this oneshot node has exited with status 0
+    remappings: tuple[tuple[str, str], ...] = ()
 
 
 def read_contract(policy: str) -> PolicyContract:
@@ -188,8 +190,10 @@ def declare_graph(b: Bringup) -> list[NodeDecl]:
                 "controller_manager",
                 "ros2_control_node",
                 None,
-                description,
+                time,
                 parameter_files=(str(controllers),),
+                # Jazzy's controller manager takes the URDF from robot_state_publisher's topic
+                remappings=(("~/robot_description", "/robot_description"),),
             ),
             NodeDecl(
                 "spawner_joint_state_broadcaster",
@@ -219,8 +223,9 @@ def declare_graph(b: Bringup) -> list[NodeDecl]:
                 "simhum_policy_node",
                 "start_pose",
                 "simhum_policy_node.start_pose",
-                {**robot_params, "policy_node": POLICY_NODE if b.policy else "", **time},
+                {**robot_params, **time},
                 oneshot=True,
+                after="spawner_joint_trajectory_controller",
             ),
         ]
     if b.policy:
@@ -230,7 +235,9 @@ def declare_graph(b: Bringup) -> list[NodeDecl]:
                 "simhum_policy_node",
                 "policy",
                 "simhum_policy_node.policy_node",
-                {**robot_params, "model_path": b.policy, "autostart": b.mode == "sim", **time},
+                {**robot_params, "model_path": b.policy, "autostart": True, **time},
+                # on the robot, the policy takes over only once the arm is at the start pose
+                after="simhum_start_pose" if b.mode == "real" else None,
             )
         )
     if b.record:

@@ -1,6 +1,7 @@
 """Bring a declared graph up without ``ros2 launch``: one process per node, each with its
-parameter file and log; Ctrl-C stops them all cleanly, and a node that dies is named and
-takes the graph down with a non-zero status."""
+parameter file and log, a node declared ``after`` another started once that one exited 0 (as
+the launch file's event handlers do); Ctrl-C stops them all cleanly, and a node that dies is
+named and takes the graph down with a non-zero status."""
 
 from __future__ import annotations
 
@@ -44,33 +45,40 @@ class Supervisor:
         return self.run_dir / "logs" / f"{name}.log"
 
     def start(self) -> None:
-        """Start every node."""
+        """Start every node that waits for no other."""
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
         (self.run_dir / "params").mkdir(parents=True, exist_ok=True)
         for node in self.nodes:
-            params = self.run_dir / "params" / f"{node.name}.yaml"
-            params.write_text(yaml.safe_dump({node.name: {"ros__parameters": node.parameters}}))
-            args = [
-                sys.executable,
-                "-m",
-                node.module,
-                *node.arguments,
-                "--ros-args",
-                "-r",
-                f"__node:={node.name}",
-                "--params-file",
-                str(params),
-            ]
-            for extra in node.parameter_files:
-                args += ["--params-file", extra]
-            with open(self.log_path(node.name), "w") as log:
-                self.procs[node.name] = subprocess.Popen(
-                    args,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=self.env,
-                    start_new_session=True,  # Ctrl-C reaches the supervisor, which stops them
-                )
+            if node.after is None:
+                self.launch(node)
+
+    def launch(self, node: NodeDecl) -> None:
+        """Start one node's process."""
+        params = self.run_dir / "params" / f"{node.name}.yaml"
+        params.write_text(yaml.safe_dump({node.name: {"ros__parameters": node.parameters}}))
+        args = [
+            sys.executable,
+            "-m",
+            node.module,
+            *node.arguments,
+            "--ros-args",
+            "-r",
+            f"__node:={node.name}",
+            "--params-file",
+            str(params),
+        ]
+        for extra in node.parameter_files:
+            args += ["--params-file", extra]
+        for source, target in node.remappings:
+            args += ["-r", f"{source}:={target}"]
+        with open(self.log_path(node.name), "w") as log:
+            self.procs[node.name] = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                start_new_session=True,  # Ctrl-C reaches the supervisor, which stops them
+            )
 
     def check(self) -> None:
         """Raise SupervisorError naming a node that died (oneshot nodes may exit 0)."""
@@ -83,6 +91,9 @@ class Supervisor:
                 continue
             if node.oneshot and status == 0:
                 self.finished.add(node.name)
+                for waiting in self.nodes:
+                    if waiting.after == node.name:
+                        self.launch(waiting)
                 continue
             tail = self.log_path(node.name).read_text().splitlines()[-15:]
             raise SupervisorError(

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import onnx
@@ -14,7 +15,7 @@ import yaml
 from toy_policy import write_toy_policy
 
 from simhum.cli import main
-from simhum.graph import Bringup, declare_graph
+from simhum.graph import Bringup, NodeDecl, declare_graph
 from simhum.supervisor import Supervisor, SupervisorError
 
 
@@ -42,6 +43,11 @@ def test_real_graph_declares_ros2_control(tmp_path) -> None:
         "simhum_start_pose",
     } <= set(by_name)
     assert "<ros2_control" in by_name["robot_state_publisher"].parameters["robot_description"]
+    # Jazzy's controller manager reads the URDF from robot_state_publisher's topic
+    manager = by_name["controller_manager"]
+    assert "robot_description" not in manager.parameters
+    assert manager.remappings == (("~/robot_description", "/robot_description"),)
+    assert by_name["simhum_start_pose"].after == "spawner_joint_trajectory_controller"
     controllers = yaml.safe_load((tmp_path / "ros2_controllers.yaml").read_text())
     joints = controllers["joint_trajectory_controller"]["ros__parameters"]["joints"]
     assert joints[0] == "shoulder_pan_joint" and len(joints) == 8
@@ -61,12 +67,40 @@ def test_bad_bringup_arguments(tmp_path) -> None:
     assert Bringup.from_strings({"record": "true", "seed": "4"}).seed == 4
 
 
+def wait_for(condition, timeout: float = 60.0) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return bool(condition())
+
+
+def test_supervisor_starts_a_node_only_after_its_oneshot_succeeded(tmp_path) -> None:
+    """As the launch file's event handlers do: `after` waits for an exit status 0."""
+    bridge = declare_graph(Bringup(mode="sim", run_dir=str(tmp_path)))[0]
+    step = NodeDecl("step", "python", "this", "this", oneshot=True)  # prints a poem, exits 0
+    with Supervisor([step, replace(bridge, after="step")], tmp_path) as supervisor:
+        assert bridge.name not in supervisor.procs  # not before the step is done
+
+        def bridge_started() -> bool:
+            supervisor.check()
+            return bridge.name in supervisor.procs
+
+        assert wait_for(bridge_started)
+        assert supervisor.procs[bridge.name].poll() is None
+    broken = NodeDecl("broken_step", "python", "none", "simhum_no_such_module", oneshot=True)
+    with Supervisor([broken, replace(bridge, after="broken_step")], tmp_path) as supervisor:
+        with pytest.raises(SupervisorError, match="node 'broken_step'"):
+            wait_for(lambda: supervisor.check() and False, timeout=30.0)
+        assert bridge.name not in supervisor.procs
+
+
 def test_supervisor_reports_a_killed_node(tmp_path) -> None:
     nodes = declare_graph(
         Bringup(mode="sim", record=True, record_dir=str(tmp_path / "bags"), run_dir=str(tmp_path))
     )
     with Supervisor(nodes, tmp_path) as supervisor:
-        time.sleep(3.0)
+        assert wait_for(lambda: "simulating" in supervisor.log_path(nodes[0].name).read_text())
         supervisor.check()  # everything is up
         supervisor.procs["simhum_recorder"].send_signal(signal.SIGKILL)
         supervisor.procs["simhum_recorder"].wait(timeout=10)
@@ -82,7 +116,8 @@ def test_simhum_up_stops_cleanly_on_ctrl_c(tmp_path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    time.sleep(4.0)
+    bridge_log = tmp_path / "logs" / "simhum_sim_bridge.log"
+    assert wait_for(lambda: bridge_log.is_file() and "simulating" in bridge_log.read_text())
     assert proc.poll() is None
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=30)
@@ -113,6 +148,10 @@ def test_real_camera_publishes_the_policy_image_size(tmp_path) -> None:
     )
     camera = next(n for n in nodes if n.name == "simhum_camera")
     assert (camera.parameters["image_width"], camera.parameters["image_height"]) == (96, 72)
+    policy_node = next(n for n in nodes if n.name == "simhum_policy")
+    assert policy_node.after == "simhum_start_pose"  # takes over only at the start pose
+    sim = declare_graph(Bringup(mode="sim", policy=str(policy), run_dir=str(tmp_path)))
+    assert all(n.after is None for n in sim)
 
 
 def test_a_file_that_is_not_an_exported_policy_is_one_line(tmp_path, capsys) -> None:
