@@ -36,7 +36,7 @@ from simhum.variants import SEED_SETS, VARIANTS, evaluation_seeds, get_variant
 from simhum_description.calibration import CameraCalibration, load_calibration
 from simhum_description.paths import default_calibration, default_urdf
 from simhum_description.robot import RobotDescription, load_robot
-from simhum_policy_node.controller import PolicyController
+from simhum_policy_node.controller import DEFAULT_STREAM_POINTS, PolicyController
 from simhum_policy_node.ensembling import DEFAULT_DECAY
 from simhum_policy_node.onnx_policy import OnnxPolicy, PolicyContract
 from simhum_policy_node.safety import SafetyLimits
@@ -96,6 +96,7 @@ class LockstepSettings:
     limits: SafetyLimits = field(default_factory=SafetyLimits)
     ensemble: bool = True
     ensemble_decay: float = DEFAULT_DECAY
+    stream_points: int = DEFAULT_STREAM_POINTS
     render: bool = True  # False: no camera; the policy sees black frames (for oracles)
 
 
@@ -151,7 +152,13 @@ def run_lockstep_episode(
     spec = replace(spec, control_hz=c.control_hz, scene=scene_config)
     rates = settings.rates if settings.render else replace(settings.rates, camera_hz=0.0)
     controller = PolicyController(
-        policy, robot, settings.limits, settings.ensemble, settings.ensemble_decay, spec.seed
+        policy,
+        robot,
+        settings.limits,
+        settings.ensemble,
+        settings.ensemble_decay,
+        spec.seed,
+        settings.stream_points,
     )
     runner = SimRunner(robot, rates, ready_pose(robot))
     runner.reset(make_scene(robot, camera, spec), spec.seed)
@@ -171,11 +178,11 @@ def run_lockstep_episode(
             result = controller.step(
                 image, q, {"camera": now - frame_stamp, "joint_states": now - joint_stamp}
             )
-            if result.command is not None:
+            if result.trajectory is not None:
                 latencies.append(result.inference_ms)  # what PolicyStatus reports when running
-                runner.executor.replace(
-                    robot.joint_names, [period], result.command[None], None, now, now
-                )
+                points = result.trajectory  # streamed as the node does: point k at (k + 1) periods
+                times = period * np.arange(1, len(points) + 1)
+                runner.executor.replace(robot.joint_names, times, points, None, now, now)
             tick += 1
     finally:
         runner.close()

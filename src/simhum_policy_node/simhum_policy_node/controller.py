@@ -16,17 +16,27 @@ from simhum_policy_node.ensembling import DEFAULT_DECAY, TemporalEnsembler
 from simhum_policy_node.onnx_policy import OnnxPolicy, PolicyContractError, PolicyInferenceError
 from simhum_policy_node.safety import SafetyLimits, UnsafeCommandError, check_fresh, safe_command
 
+# Points of the ensembled chunk's future streamed per command (0.4 s at 10 Hz): the controller
+# interpolates between policy points, and a late cycle still finds the arm moving.
+DEFAULT_STREAM_POINTS = 4
 # The action-layout slices that each action space is read through (see to_joints).
 ACTION_SLICES = {"relative_ee": ("position", "rot6d"), "joint_positions": ("joint_positions",)}
 
 
 @dataclass(frozen=True)
 class StepResult:
-    """What one control step decided."""
+    """What one control step decided: the joint targets of the coming control steps (the
+    ensembled chunk's future, through IK and the safety limits; row k is for k + 1 control
+    periods after the observation), or None and why it holds."""
 
-    command: np.ndarray | None  # joint targets to send, or None to hold
+    trajectory: np.ndarray | None  # [K, dof]; None to hold
     reason: str  # why it holds; empty when commanding
     inference_ms: float
+
+    @property
+    def command(self) -> np.ndarray | None:
+        """The target of the next control step (the trajectory's first point)."""
+        return None if self.trajectory is None else self.trajectory[0]
 
 
 def layout_slices(layout: tuple[tuple[str, int, int], ...]) -> dict[str, slice]:
@@ -45,8 +55,15 @@ class PolicyController:
         ensemble: bool = True,
         ensemble_decay: float = DEFAULT_DECAY,
         seed: int = 0,
+        stream_points: int = DEFAULT_STREAM_POINTS,
     ) -> None:
         contract = policy.contract
+        if not 1 <= stream_points <= contract.chunk_length:
+            raise ValueError(
+                f"stream_points must be 1 to the chunk length {contract.chunk_length}, "
+                f"got {stream_points}"
+            )
+        self.stream_points = stream_points
         # the joints are checked here; the camera when its first frame arrives
         policy.check_compatible(robot.joint_names, (contract.image_width, contract.image_height))
         if robot.tool_frame != contract.tool_frame:
@@ -124,16 +141,28 @@ class PolicyController:
         if not np.all(np.isfinite(chunk)):
             return StepResult(None, "model output holds NaN or infinity", inference_ms)
         self.ensembler.add(self.step_index, self.absolute(chunk, q))
-        target = self.ensembler.action(self.step_index)
+        points, previous = [], self.last_command
+        for k in range(self.stream_points):
+            target = self.ensembler.action(self.step_index + k)
+            if target is None:
+                break
+            try:
+                previous = safe_command(
+                    self.robot,
+                    self.to_joints(target, previous),
+                    previous,
+                    self.period,
+                    self.limits,
+                )
+            except UnsafeCommandError as err:
+                if not points:  # the next step itself is unsafe: hold
+                    self.step_index += 1
+                    return StepResult(None, str(err), inference_ms)
+                break  # stream only up to the first unsafe point
+            points.append(previous)
         self.step_index += 1
-        try:
-            command = safe_command(
-                self.robot, self.to_joints(target), self.last_command, self.period, self.limits
-            )
-        except UnsafeCommandError as err:
-            return StepResult(None, str(err), inference_ms)
-        self.last_command = command
-        return StepResult(command, "", inference_ms)
+        self.last_command = points[0]
+        return StepResult(np.stack(points), "", inference_ms)
 
     def absolute(self, chunk: np.ndarray, q: np.ndarray) -> np.ndarray:
         """Chunk actions as absolute targets, so chunks from different times can be mixed:
@@ -146,11 +175,12 @@ class PolicyController:
         out[:, pose] = pose_to_vector(now @ vector_to_pose(chunk[:, pose]))
         return out
 
-    def to_joints(self, action: np.ndarray) -> np.ndarray:
-        """Joint targets of an absolute action (IK warm-started from the last command)."""
+    def to_joints(self, action: np.ndarray, warm: np.ndarray) -> np.ndarray:
+        """Joint targets of an absolute action (IK warm-started from ``warm``, the targets
+        of the step before)."""
         if self.contract.action_space == "joint_positions":
             return np.asarray(action[self.action["joint_positions"]], dtype=np.float64)
         pose = slice(self.action["position"].start, self.action["rot6d"].stop)
-        result = self.ik.solve(vector_to_pose(action[pose]), self.last_command)
+        result = self.ik.solve(vector_to_pose(action[pose]), warm)
         aperture = float(action[self.action["gripper"]][0]) if "gripper" in self.action else 1.0
         return self.robot.with_aperture(result.q, aperture)

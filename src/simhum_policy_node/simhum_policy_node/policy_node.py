@@ -23,10 +23,10 @@ from simhum_description.errors import DescriptionError
 from simhum_description.paths import default_urdf
 from simhum_description.robot import load_robot
 from simhum_description.ros_messages import from_time, image_array, to_time, trajectory_msg
-from simhum_description.ros_node import declare, run
+from simhum_description.ros_node import EVENTS_QOS, declare, run
 from simhum_description.topics import load_topics
 from simhum_msgs.msg import EpisodeEvent, PolicyStatus
-from simhum_policy_node.controller import PolicyController
+from simhum_policy_node.controller import DEFAULT_STREAM_POINTS, PolicyController
 from simhum_policy_node.ensembling import DEFAULT_DECAY
 from simhum_policy_node.onnx_policy import PROVIDER_PREFERENCE, OnnxPolicy, PolicyContractError
 from simhum_policy_node.safety import SafetyLimits
@@ -42,6 +42,12 @@ PARAMETERS = {
         DEFAULT_DECAY,
         "ensembling weight exp(-decay * age in control steps): the newest chunk weighs most, "
         "0 averages uniformly",
+    ),
+    "stream_points": (
+        DEFAULT_STREAM_POINTS,
+        "points of the ensembled chunk's future sent per trajectory (one per control period), "
+        "so that the controller interpolates between policy points",
+        (1, 64),
     ),
     "max_step_rad": (0.15, "largest joint target change per control cycle"),
     "stale_after_s": (0.3, "hold when the camera or joint states are older than this"),
@@ -72,6 +78,7 @@ class PolicyNode(Node):
             ensemble=p["ensemble"],
             ensemble_decay=p["ensemble_decay"],
             seed=p["seed"],
+            stream_points=p["stream_points"],
         )
         contract = self.policy.contract
         self.get_logger().info(
@@ -88,7 +95,9 @@ class PolicyNode(Node):
         self.episode_start = float("-inf")  # observations stamped earlier are the last episode's
         self.create_subscription(Image, topics.camera_image, self.on_image, LATEST_ONLY)
         self.create_subscription(JointState, topics.joint_states, self.on_joints, LATEST_ONLY)
-        self.create_subscription(EpisodeEvent, topics.episode_events, self.on_episode, 10)
+        self.create_subscription(
+            EpisodeEvent, topics.episode_events, self.on_episode, EVENTS_QOS
+        )  # latched: a policy started after the episode began still sees its START
         self.pub_command = self.create_publisher(JointTrajectory, topics.joint_trajectory, 10)
         self.pub_status = self.create_publisher(PolicyStatus, topics.policy_status, 10)
         self.create_service(Trigger, "~/start", self.on_start)
@@ -146,8 +155,16 @@ class PolicyNode(Node):
         except DescriptionError as err:
             self.get_logger().error(f"joint_states ignored: {err}", throttle_duration_sec=5.0)
             return
+        position = np.asarray(msg.position, dtype=np.float64)
+        if position.shape != (len(order),) or not np.all(np.isfinite(position)):
+            self.get_logger().error(
+                f"joint_states ignored: {len(msg.name)} names with {len(msg.position)} "
+                "positions, or positions that are not finite",
+                throttle_duration_sec=5.0,
+            )
+            return
         q = np.zeros(self.robot.dof)
-        q[order] = msg.position
+        q[order] = position
         self.joints = (stamp, q)
 
     def on_episode(self, msg: EpisodeEvent) -> None:
@@ -192,12 +209,13 @@ class PolicyNode(Node):
             return
         # stamped with the observation it was decided from: the trajectory starts then (as
         # joint_trajectory_controller reads a stamp), and a scene reset can tell commands
-        # decided in the previous episode apart
+        # decided in the previous episode apart; point k is for k + 1 periods later
+        points = result.trajectory
         self.pub_command.publish(
             trajectory_msg(
                 self.robot.joint_names,
-                result.command[None],
-                [self.period],
+                points,
+                [self.period * (k + 1) for k in range(len(points))],
                 self.robot.base_frame,
                 stamp=min(image_stamp, joint_stamp),
             )

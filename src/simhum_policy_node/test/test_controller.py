@@ -12,7 +12,7 @@ from toy_policy import fail_on_lit_pixels, write_joint_position_policy
 from simhum_description.kinematics import start_configuration
 from simhum_policy_node.controller import PolicyController
 from simhum_policy_node.onnx_policy import OnnxPolicy, PolicyContractError
-from simhum_policy_node.safety import SafetyLimits
+from simhum_policy_node.safety import SafetyLimits, safe_command
 
 FRESH = {"camera": 0.01, "joint_states": 0.01}
 
@@ -112,3 +112,30 @@ def test_an_inference_failure_holds_the_arm_and_says_why(tmp_path, robot) -> Non
     result = controller.step(np.full((32, 32, 3), 200, np.uint8), q, FRESH)
     assert result.command is None
     assert f"{model}: inference failed (InvalidArgument" in result.reason
+
+
+def test_streams_the_ensembled_future_within_the_step_limits(tiny_policy, robot) -> None:
+    """Each command carries the coming points of the ensembled chunks (IK per point), every
+    point within one control step's limits of the point before it."""
+    policy = OnnxPolicy(tiny_policy, providers=["CPUExecutionProvider"])
+    limits = SafetyLimits()
+    controller = PolicyController(policy, robot, limits, stream_points=4, seed=1)
+    c = policy.contract
+    q = start_configuration(robot)
+    image = np.random.default_rng(2).integers(0, 255, (c.image_height, c.image_width, 3))
+    for _ in range(3):
+        result = controller.step(image.astype(np.uint8), q, FRESH)
+        assert result.trajectory is not None and result.trajectory.shape == (4, robot.dof)
+        steps = np.abs(np.diff(np.vstack([q, result.trajectory]), axis=0))
+        assert np.all(
+            steps <= np.minimum(robot.velocity / c.control_hz, limits.max_step_rad) + 1e-9
+        )
+        np.testing.assert_allclose(result.command, result.trajectory[0])
+        # the second point is the ensembler's action for the next step, through IK and limits
+        action = controller.ensembler.action(controller.step_index)
+        ik = controller.to_joints(action, result.command)
+        expected = safe_command(robot, ik, result.command, 1 / c.control_hz, limits)
+        np.testing.assert_allclose(result.trajectory[1], expected, atol=1e-9)
+        q = result.command
+    with pytest.raises(ValueError, match="stream_points"):
+        PolicyController(policy, robot, limits, stream_points=c.chunk_length + 1)

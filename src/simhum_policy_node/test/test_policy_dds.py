@@ -68,6 +68,9 @@ def test_trained_policy_drives_the_arm(tiny_policy, start_node, ros_node, spin, 
         r"-> simhum/finetune step 3 \(config [0-9a-f]{12}\)",
         policy.output(),
     ), policy.output()
+    # each command streams the ensembled chunk's coming points, one per control period
+    times = [[p.time_from_start.nanosec * 1e-9 for p in c.points] for c in watch.commands[-5:]]
+    assert all(t == pytest.approx([0.1, 0.2, 0.3, 0.4]) for t in times), times
     commands = np.array([c.points[0].positions for c in watch.commands])
     assert np.all(commands >= robot.lower - 1e-9) and np.all(commands <= robot.upper + 1e-9)
     assert np.abs(np.diff(commands, axis=0)).max() <= 0.15 + 1e-9  # per-cycle step bound
@@ -207,3 +210,20 @@ def test_an_inference_failure_holds_the_arm_and_the_node_stays_up(
     assert not watch.commands
     assert all(s.state == PolicyStatus.STATE_HOLDING for s in watch.status)
     assert f"holding: {reason}" in policy.output() and "Traceback" not in policy.output()
+
+
+def test_malformed_joint_states_are_ignored(tiny_policy, start_node, ros_node, spin, robot):
+    """A JointState whose positions do not match its names (or are not finite) used to kill
+    the node; it is now ignored with a message, and the node keeps commanding."""
+    _, policy = start_graph(start_node, str(tiny_policy))
+    watch = Watch(ros_node)
+    assert spin(lambda: len(watch.commands) >= 3, timeout=60), policy.output()
+    publisher = ros_node.create_publisher(JointState, TOPICS.joint_states, 10)
+    assert spin(lambda: publisher.get_subscription_count() >= 2)  # the policy node's too
+    names = list(robot.joint_names)
+    for positions in ([], [float("nan")] * len(names)):
+        publisher.publish(JointState(name=names, position=positions))
+    sent = len(watch.commands)
+    assert spin(lambda: len(watch.commands) >= sent + 5, timeout=30), policy.output()
+    assert policy.proc.poll() is None
+    assert "joint_states ignored" in policy.output()
