@@ -16,8 +16,10 @@ from pathlib import Path
 
 import yaml
 
+from simhum_description.calibration import load_calibration
 from simhum_description.controllers import controller_parameters
-from simhum_description.paths import default_controllers, default_urdf
+from simhum_description.paths import default_calibration, default_controllers, default_urdf
+from simhum_description.pose_math import quaternion_from_matrix
 from simhum_description.robot import load_robot
 from simhum_policy_node.onnx_policy import PolicyContract, PolicyContractError, parse_contract
 from simhum_sim_bridge.grid import SPLITS
@@ -48,6 +50,10 @@ class Bringup:
         metadata={"help": "URDF or xacro of the robot"},
     )
     tool_frame: str = field(default="tcp", metadata={"help": "tool-centre-point link"})
+    calibration: str = field(
+        default_factory=lambda: str(default_calibration()),
+        metadata={"help": "camera calibration YAML (intrinsics, and the camera's pose: TF)"},
+    )
     camera: str = field(
         default="sim",
         metadata={
@@ -140,6 +146,19 @@ def policy_image_size(policy: str) -> tuple[int, int] | None:
     return Bringup(policy=policy).policy_size
 
 
+def camera_tf(calibration: str) -> NodeDecl:
+    """tf2_ros's static publisher of the camera's optical frame, from the calibration file."""
+    camera = load_calibration(calibration)
+    x, y, z = camera.T_base_camera[:3, 3]
+    qw, qx, qy, qz = quaternion_from_matrix(camera.T_base_camera[:3, :3])
+    values = {"x": x, "y": y, "z": z, "qx": qx, "qy": qy, "qz": qz, "qw": qw}
+    arguments = [item for k, v in values.items() for item in (f"--{k}", repr(float(v)))]
+    arguments += ["--frame-id", camera.parent_frame, "--child-frame-id", camera.frame_id]
+    return NodeDecl(
+        "camera_tf", "tf2_ros", "static_transform_publisher", None, arguments=tuple(arguments)
+    )
+
+
 def declare_graph(b: Bringup) -> list[NodeDecl]:
     """The processes of a bringup."""
     time = {"use_sim_time": b.sim_time}
@@ -159,6 +178,7 @@ def declare_graph(b: Bringup) -> list[NodeDecl]:
                     "domain": b.variant,
                     "seed": b.seed,
                     "split": b.split,
+                    "calibration_file": b.calibration,
                     "image_width": size[0],
                     "image_height": size[1],
                 },
@@ -216,8 +236,9 @@ def declare_graph(b: Bringup) -> list[NodeDecl]:
                 "simhum_human_capture",
                 "camera",
                 "simhum_human_capture.camera_node",
-                {"source": b.camera, **camera_size, **time},
+                {"source": b.camera, "calibration_file": b.calibration, **camera_size, **time},
             ),
+            camera_tf(b.calibration),
             NodeDecl(
                 "simhum_start_pose",
                 "simhum_policy_node",

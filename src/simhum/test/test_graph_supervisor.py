@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 import yaml
@@ -17,6 +18,9 @@ from toy_policy import write_toy_policy
 from simhum.cli import main
 from simhum.graph import Bringup, NodeDecl, declare_graph
 from simhum.supervisor import Supervisor, SupervisorError
+from simhum_description.calibration import load_calibration
+from simhum_description.paths import default_calibration
+from simhum_description.pose_math import matrix_from_quaternion
 
 
 def test_sim_graph(tmp_path) -> None:
@@ -48,6 +52,15 @@ def test_real_graph_declares_ros2_control(tmp_path) -> None:
     assert "robot_description" not in manager.parameters
     assert manager.remappings == (("~/robot_description", "/robot_description"),)
     assert by_name["simhum_start_pose"].after == "spawner_joint_trajectory_controller"
+    # the camera's optical frame on TF, from the one calibration file
+    args = by_name["camera_tf"].arguments
+    value = {args[i]: args[i + 1] for i in range(0, len(args), 2)}
+    camera = load_calibration(default_calibration())
+    T = np.eye(4)
+    T[:3, :3] = matrix_from_quaternion([float(value[f"--q{k}"]) for k in "wxyz"])
+    T[:3, 3] = [float(value[f"--{k}"]) for k in "xyz"]
+    np.testing.assert_allclose(T, camera.T_base_camera, atol=1e-12)
+    assert (value["--frame-id"], value["--child-frame-id"]) == ("base_link", camera.frame_id)
     controllers = yaml.safe_load((tmp_path / "ros2_controllers.yaml").read_text())
     joints = controllers["joint_trajectory_controller"]["ros__parameters"]["joints"]
     assert joints[0] == "shoulder_pan_joint" and len(joints) == 8
