@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from simhum_train.action_space import ActionSpace
+from simhum_train.errors import SimhumTrainError
 from simhum_train.keys import ROBOT
 from simhum_train.policy.config import PolicyConfig
 from simhum_train.policy.modeling import ModularPolicy
@@ -37,7 +38,7 @@ REQUIRED_KEYS = (
 )
 
 
-class CheckpointError(ValueError):
+class CheckpointError(SimhumTrainError):
     """A checkpoint file that cannot be read, is not a SimHum stage checkpoint, or does not
     fit the robot or action space it is used with; the message names the file."""
 

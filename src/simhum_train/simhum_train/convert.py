@@ -33,8 +33,9 @@ from simhum_train.episodes import (
     content_identity,
     read_episode,
 )
+from simhum_train.errors import SimhumTrainError
 from simhum_train.keys import DOMAINS, ROBOT
-from simhum_train.store import EpisodeRecord, EpisodeStore, StoreError, StoreInfo
+from simhum_train.store import EpisodeRecord, EpisodeStore, StoreInfo
 
 DEFAULT_TOLERANCE_S = 0.015
 MAX_IMAGE_SIDE = 1024  # a store chunk of 64 frames is then at most 192 MiB in memory
@@ -241,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         report = builder.build(bags)
-    except StoreError as err:
+    except SimhumTrainError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # the store cannot be written where --out says

@@ -21,12 +21,13 @@ from PIL import Image
 
 from simhum_description.episode_bag import EpisodeMetadata, decode_image, read_metadata, typestore
 from simhum_description.topics import Topics
+from simhum_train.errors import SimhumTrainError
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 IDENTITY_BYTES = 1 << 20  # of each storage file hashed into a bag's content identity
 
 
-class EpisodeError(ValueError):
+class EpisodeError(SimhumTrainError):
     """A bag that cannot be read as a SimHum episode; the message names the bag."""
 
 

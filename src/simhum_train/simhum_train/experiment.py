@@ -19,6 +19,7 @@ import yaml
 from simhum_description.paths import is_plain_name
 from simhum_train.action_space import ROBOT_ACTION_SPACES
 from simhum_train.augment import AugmentConfig
+from simhum_train.errors import SimhumTrainError
 from simhum_train.keys import DOMAINS
 from simhum_train.policy.config import ArchitectureConfig
 
@@ -27,7 +28,7 @@ BATCH_MIXING = ("proportional", "balanced")
 CHECKPOINT_SUFFIX = ".pt"
 
 
-class ConfigError(ValueError):
+class ConfigError(SimhumTrainError):
     """A bad experiment config; the message names the file and key."""
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -35,6 +36,7 @@ from simhum_policy_node.onnx_policy import (
     parse_contract,
 )
 from simhum_train.checkpoint import CheckpointError, load_policy
+from simhum_train.errors import SimhumTrainError
 from simhum_train.keys import DEPLOY_ADAPTOR, DEPLOY_EMBODIMENT
 from simhum_train.normalize import Normalizer
 from simhum_train.policy.flow import sample_actions
@@ -138,13 +140,23 @@ def export_onnx(
     image, proprio, cond, noisy, timestep = example_inputs(policy)
     encoder_path = out_dir / f"{name}.onnx"
     denoiser_path = out_dir / f"{name}.denoiser.onnx"
+    # written under temporary names and renamed into place once complete and checked (the
+    # denoiser first, the encoder that carries the contract last): a crash leaves the
+    # previous export or none, never a partial model
+    partial = {p: p.with_name(f".{p.name}.partial") for p in (encoder_path, denoiser_path)}
     batch = {0: "batch"}
     graphs = [
-        (EncoderGraph(policy), (image, proprio), encoder_path, ENCODER_INPUTS, ENCODER_OUTPUTS),
+        (
+            EncoderGraph(policy),
+            (image, proprio),
+            partial[encoder_path],
+            ENCODER_INPUTS,
+            ENCODER_OUTPUTS,
+        ),
         (
             DenoiserGraph(policy),
             (cond, noisy, timestep),
-            denoiser_path,
+            partial[denoiser_path],
             DENOISER_INPUTS,
             DENOISER_OUTPUTS,
         ),
@@ -165,11 +177,13 @@ def export_onnx(
                 opset_version=OPSET,
                 dynamo=False,
             )
-    model = onnx.load(encoder_path)
+    model = onnx.load(partial[encoder_path])
     onnx.helper.set_model_props(model, metadata)
-    onnx.save(model, encoder_path)
-    for path in (encoder_path, denoiser_path):
+    onnx.save(model, partial[encoder_path])
+    for path in partial.values():
         onnx.checker.check_model(str(path))
+    for final in (denoiser_path, encoder_path):
+        os.replace(partial[final], final)
     return encoder_path
 
 
@@ -235,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         encoder = export_onnx(args.checkpoint, args.out, args.name, args.model_id)
-    except (CheckpointError, PolicyContractError) as err:
+    except (SimhumTrainError, PolicyContractError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     diff = parity(args.checkpoint, encoder)

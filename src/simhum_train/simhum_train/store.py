@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from simhum_train import keys
+from simhum_train.errors import SimhumTrainError
 from simhum_train.states import Layout
 
 FRAMES_PER_CHUNK = 64
@@ -38,7 +39,7 @@ DATA = (keys.IMAGE, keys.TIMESTAMP, keys.STATE, keys.TARGET)
 STD_FLOOR = 1e-2  # keeps near-constant features (a resting gripper) from blowing up
 
 
-class StoreError(ValueError):
+class StoreError(SimhumTrainError):
     """A store that cannot be created, opened or appended to; the message names it."""
 
 

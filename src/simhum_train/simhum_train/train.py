@@ -426,7 +426,10 @@ def run_experiment(exp: ExperimentConfig, progress: bool = True) -> dict[str, Pa
         if latest.is_file():
             check_same_config(latest, _hash_of(latest), exp)
     exp.out_dir.mkdir(parents=True, exist_ok=True)
-    (exp.out_dir / "config.yaml").write_text(yaml.safe_dump(exp.to_dict(), sort_keys=False))
+    config = exp.out_dir / "config.yaml"  # replaced whole (a crash leaves the old one)
+    partial = config.with_name(".config.yaml.partial")
+    partial.write_text(yaml.safe_dump(exp.to_dict(), sort_keys=False))
+    os.replace(partial, config)
     data = TrainingData(
         Path(exp.data.store),
         exp.data.action_space,
@@ -472,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         exp = load_experiment(args.config, args.overrides)
         finals = run_experiment(exp, progress=not args.no_progress)
-    except (ConfigError, ValueError) as err:
+    except ValueError as err:  # SimhumTrainError, and the values torch and numpy refuse
         print(f"error: {err}", file=sys.stderr)
         return 2
     for stage, path in finals.items():

@@ -215,3 +215,25 @@ def test_a_checkpoint_of_an_action_space_the_runtime_cannot_run_is_refused(
     path = rewritten(two_stage["finetune"], tmp_path / "velocity.pt", velocity)
     err = export_error(path, tmp_path / "out", capsys)
     assert f"error: {path}: metadata 'action_space' = 'joint_velocity' is not one of" in err
+
+
+def test_every_training_error_is_the_one_error_type() -> None:
+    """Each command catches SimhumTrainError to print one line and exit 2: every error class
+    of the package derives from it."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import simhum_train
+    from simhum_train.errors import SimhumTrainError
+
+    errors = []
+    for info in pkgutil.walk_packages(simhum_train.__path__, "simhum_train."):
+        module = importlib.import_module(info.name)
+        errors += [
+            cls
+            for _, cls in inspect.getmembers(module, inspect.isclass)
+            if issubclass(cls, Exception) and cls.__module__ == info.name
+        ]
+    assert len(errors) >= 4
+    assert all(issubclass(cls, SimhumTrainError) for cls in errors), errors
