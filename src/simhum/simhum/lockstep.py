@@ -173,9 +173,7 @@ def run_lockstep_episode(
             )
             if result.command is not None:
                 latencies.append(result.inference_ms)  # what PolicyStatus reports when running
-                runner.executor.replace(
-                    robot.joint_names, [period], result.command[None], None, now, now
-                )
+                runner.send(robot.joint_names, [period], result.command[None], stamp=now)
             tick += 1
     finally:
         runner.close()
