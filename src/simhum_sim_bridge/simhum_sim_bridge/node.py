@@ -167,7 +167,6 @@ class SimBridgeNode(Node):
             velocities = None
             if all(len(pt.velocities) == len(msg.joint_names) for pt in msg.points):
                 velocities = np.array([pt.velocities for pt in msg.points], dtype=np.float64)
-                self._check_velocities(msg.joint_names, velocities)
             warnings = self.runner.send(
                 msg.joint_names,
                 [from_time(pt.time_from_start) for pt in msg.points],
@@ -180,17 +179,6 @@ class SimBridgeNode(Node):
             return
         for warning in warnings:
             self.get_logger().warning(warning)
-
-    def _check_velocities(self, names: list[str], velocities: np.ndarray) -> None:
-        """Waypoint velocities beyond the URDF's joint velocity limits are refused: the
-        interpolation between waypoints would overshoot to the joint limits, or overflow."""
-        if not set(names) <= set(self.robot.joint_names):
-            return  # the executor names the unknown joints
-        limits = self.robot.velocity[self.robot.indices(names)]
-        beyond = np.any(np.abs(velocities) > limits, axis=0)
-        if np.any(beyond):
-            bad = [name for name, b in zip(names, beyond, strict=True) if b]
-            raise TrajectoryError(f"velocities beyond the URDF limits for joints {bad}")
 
     def on_reset(self, request: ResetScene.Request, response: ResetScene.Response):
         """Rebuild the scene for a task, seed and variant; unknown names are an error."""

@@ -4,8 +4,8 @@ goals, interpolate_from_desired_state off):
 
 - a trajectory that cannot run is rejected and the current one keeps executing: unknown,
   missing or duplicate joints, no points, sizes that differ, times that do not increase, or
-  a stamped trajectory that ends before now (also NaN or infinity, which the controller
-  would pass to the hardware);
+  a stamped trajectory that ends before now (also NaN or infinity, and waypoint velocities
+  beyond the URDF's limits, which the controller would pass to the hardware);
 - an accepted one replaces the current one: it starts at its header stamp (zero: now), from
   the MEASURED state at its arrival, reaching its first point at stamp + time_from_start;
   waypoints already in the past are sampled into (no catching up);
@@ -86,6 +86,12 @@ class TrajectoryExecutor:
         for label, values in (("time_from_start", tfs), ("positions", pos), ("velocities", vel)):
             if values is not None and not np.all(np.isfinite(values)):
                 raise TrajectoryError(f"{label} contain NaN or infinity")
+        if vel is not None:
+            # the interpolation would overshoot to the joint limits, or overflow
+            beyond = np.abs(vel) > self.robot.velocity[self.robot.indices(names)]
+            if np.any(beyond):
+                bad = [name for name, b in zip(names, beyond.any(axis=0), strict=True) if b]
+                raise TrajectoryError(f"velocities beyond the URDF limits for joints {bad}")
         if np.any(np.diff(tfs) <= 0) or tfs[0] < 0:
             raise TrajectoryError("time_from_start must be non-negative and increasing")
         start = stamp if stamp > 0 else now

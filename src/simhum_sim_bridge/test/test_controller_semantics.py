@@ -31,7 +31,7 @@ def _messages(robot, ready: np.ndarray) -> list[tuple]:
         return robot.clamp(ready + rng.uniform(-scale, scale, robot.dof))
 
     stream = [(0.1 * (k + 1), near(), None) for k in range(4)]
-    with_velocity = [(0.2, near(), rng.uniform(-0.2, 0.2, robot.dof)),
+    with_velocity = [(0.2, near(), rng.uniform(-0.5, 0.5, robot.dof) * robot.velocity),
                      (0.5, near(), np.zeros(robot.dof))]  # fmt: skip
     reversed_names = names[::-1]
     return [

@@ -89,3 +89,12 @@ def test_targets_beyond_limits_are_clamped_with_a_warning(robot, executor) -> No
     warnings = executor.replace(robot.joint_names, [1.0], goal[None], None, 0.0, 0.0, robot.home())
     assert warnings and "shoulder_lift_joint" in warnings[0]
     assert executor.sample(1.0)[1] == pytest.approx(robot.upper[1])
+
+
+def test_waypoint_velocities_beyond_the_urdf_limits_are_rejected(robot, executor) -> None:
+    points = np.tile(robot.home(), (2, 1))
+    velocities = np.zeros_like(points)
+    velocities[1, 2] = 1e308  # overflowed the interpolation into NaN commands
+    with pytest.raises(TrajectoryError, match="elbow_joint"):
+        executor.replace(robot.joint_names, [0.5, 1.0], points, velocities, 0.0, 0.0, robot.home())
+    assert np.all(np.isfinite(executor.sample(0.75)))
