@@ -182,7 +182,7 @@ def run_lockstep_episode(
                 latencies.append(result.inference_ms)  # what PolicyStatus reports when running
                 points = result.trajectory  # streamed as the node does: point k at (k + 1) periods
                 times = period * np.arange(1, len(points) + 1)
-                runner.executor.replace(robot.joint_names, times, points, None, now, now)
+                runner.send(robot.joint_names, times, points, stamp=now)
             tick += 1
     finally:
         runner.close()

@@ -158,8 +158,8 @@ class SimBridgeNode(Node):
         self.pub_events.publish(msg)
 
     def on_trajectory(self, msg: JointTrajectory) -> None:
-        """Execute a trajectory like joint_trajectory_controller; reject bad ones and hold."""
-        now = self.runner.time
+        """Execute a trajectory like joint_trajectory_controller: a bad one is rejected and
+        the current one keeps executing."""
         stamp = from_time(msg.header.stamp)
         if 0 < stamp < self._sim0:
             # decided before this episode's scene was built (still in flight at the reset)
@@ -173,32 +173,18 @@ class SimBridgeNode(Node):
             velocities = None
             if all(len(pt.velocities) == len(msg.joint_names) for pt in msg.points):
                 velocities = np.array([pt.velocities for pt in msg.points], dtype=np.float64)
-                self._check_velocities(msg.joint_names, velocities)
-            warnings = self.runner.executor.replace(
+            warnings = self.runner.send(
                 msg.joint_names,
-                np.array([from_time(pt.time_from_start) for pt in msg.points]),
+                [from_time(pt.time_from_start) for pt in msg.points],
                 np.array([pt.positions for pt in msg.points], dtype=np.float64),
                 velocities,
-                start=stamp if stamp > 0 else now,
-                now=now,
+                stamp,
             )
         except (TrajectoryError, ValueError) as err:
-            self.runner.hold()
-            self.get_logger().error(f"trajectory rejected, holding position: {err}")
+            self.get_logger().error(f"trajectory rejected, the current one continues: {err}")
             return
         for warning in warnings:
             self.get_logger().warning(warning)
-
-    def _check_velocities(self, names: list[str], velocities: np.ndarray) -> None:
-        """Waypoint velocities beyond the URDF's joint velocity limits are refused: the
-        interpolation between waypoints would overshoot to the joint limits, or overflow."""
-        if not set(names) <= set(self.robot.joint_names):
-            return  # the executor names the unknown joints
-        limits = self.robot.velocity[self.robot.indices(names)]
-        beyond = np.any(np.abs(velocities) > limits, axis=0)
-        if np.any(beyond):
-            bad = [name for name, b in zip(names, beyond, strict=True) if b]
-            raise TrajectoryError(f"velocities beyond the URDF limits for joints {bad}")
 
     def on_reset(self, request: ResetScene.Request, response: ResetScene.Response):
         """Rebuild the scene for a task, seed and variant; unknown names are an error."""

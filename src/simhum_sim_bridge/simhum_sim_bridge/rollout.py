@@ -148,7 +148,7 @@ def run_episode(
         for k in range(ticks):
             t = k * period
             q = expert.act(t + period, q)
-            runner.executor.replace(robot.joint_names, [period], q[None], None, t, t)
+            runner.send(robot.joint_names, [period], q[None], stamp=t)
             if sink is not None:
                 sink.command(t, q, period)
             runner.advance(t + period, forward)

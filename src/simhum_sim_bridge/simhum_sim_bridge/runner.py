@@ -90,9 +90,27 @@ class SimRunner:
             raise RuntimeError("no scene: call reset() first")
         return self.scene
 
-    def hold(self) -> None:
-        """Hold the command in effect now (e.g. after a rejected trajectory)."""
-        self.executor.hold(self.executor.sample(self.time), self.time)
+    def send(
+        self,
+        joint_names: list[str] | tuple[str, ...],
+        time_from_start: list[float] | np.ndarray,
+        positions: np.ndarray,
+        velocities: np.ndarray | None = None,
+        stamp: float = 0.0,
+    ) -> list[str]:
+        """Give the arm a trajectory as joint_trajectory_controller would take it (from the
+        measured state now); returns warnings, raises TrajectoryError if it is rejected."""
+        scene = self._require()
+        return self.executor.replace(
+            joint_names,
+            np.asarray(time_from_start, dtype=np.float64),
+            positions,
+            velocities,
+            stamp,
+            self.time,
+            scene.joint_positions(),
+            scene.joint_velocities(),
+        )
 
     def advance(self, until: float, sink: RunnerSink) -> int:
         """Step physics until ``until`` (simulation seconds), reporting what falls due;

@@ -1,9 +1,18 @@
-"""Execute joint trajectories the way ros2_control's joint_trajectory_controller does.
+"""Execute joint trajectories the way ros2_control's joint_trajectory_controller (Jazzy)
+does with this project's configuration (position commands, spline interpolation, no partial
+goals, interpolate_from_desired_state off):
 
-A trajectory is checked (known joints, finite numbers), its positions clamped to the URDF
-limits, and sampled over time: linear between positions, cubic Hermite where velocities are
-given, holding the last point at the end. A new trajectory replaces the rest of the current
-one, starting from the command in effect at its arrival.
+- a trajectory that cannot run is rejected and the current one keeps executing: unknown,
+  missing or duplicate joints, no points, sizes that differ, times that do not increase, or
+  a stamped trajectory that ends before now (also NaN or infinity, and waypoint velocities
+  beyond the URDF's limits, which the controller would pass to the hardware);
+- an accepted one replaces the current one: it starts at its header stamp (zero: now), from
+  the MEASURED state at its arrival, reaching its first point at stamp + time_from_start;
+  waypoints already in the past are sampled into (no catching up);
+- sampling is linear between positions, cubic Hermite where velocities are given, and holds
+  the last point after the end.
+
+Positions beyond the URDF limits are clamped, as the hardware's command limits would.
 """
 
 from __future__ import annotations
@@ -45,12 +54,14 @@ class TrajectoryExecutor:
         time_from_start: np.ndarray,
         positions: np.ndarray,
         velocities: np.ndarray | None,
-        start: float,
+        stamp: float,
         now: float,
+        measured: np.ndarray,
+        measured_velocity: np.ndarray | None = None,
     ) -> list[str]:
-        """Start a new trajectory at ``start`` (``now`` if earlier); returns warnings
-        (clamped targets). Raises TrajectoryError, leaving the current plan, when the
-        trajectory names unknown joints, misses joints, or holds NaN or infinity."""
+        """Start a new trajectory stamped ``stamp`` (0: now) from the ``measured`` joint
+        state at ``now``; returns warnings (clamped targets). Raises TrajectoryError, leaving
+        the current trajectory executing, for a trajectory the controller would reject."""
         names = list(joint_names)
         unknown = sorted(set(names) - set(self.robot.joint_names))
         if unknown:
@@ -75,8 +86,19 @@ class TrajectoryExecutor:
         for label, values in (("time_from_start", tfs), ("positions", pos), ("velocities", vel)):
             if values is not None and not np.all(np.isfinite(values)):
                 raise TrajectoryError(f"{label} contain NaN or infinity")
+        if vel is not None:
+            # the interpolation would overshoot to the joint limits, or overflow
+            beyond = np.abs(vel) > self.robot.velocity[self.robot.indices(names)]
+            if np.any(beyond):
+                bad = [name for name, b in zip(names, beyond.any(axis=0), strict=True) if b]
+                raise TrajectoryError(f"velocities beyond the URDF limits for joints {bad}")
         if np.any(np.diff(tfs) <= 0) or tfs[0] < 0:
             raise TrajectoryError("time_from_start must be non-negative and increasing")
+        start = stamp if stamp > 0 else now
+        if start + tfs[-1] < now:
+            raise TrajectoryError(
+                f"trajectory ends {now - start - tfs[-1]:.3f} s in the past (stamp {stamp:.3f})"
+            )
 
         order = self.robot.indices(names)
         full = np.empty_like(pos)
@@ -91,20 +113,26 @@ class TrajectoryExecutor:
         if vel is not None:
             full_vel = np.empty_like(vel)
             full_vel[:, order] = vel
+            before = np.zeros(len(names)) if measured_velocity is None else measured_velocity
+            full_vel = np.vstack([np.asarray(before, dtype=np.float64)[None], full_vel])
 
-        start = max(start, now)
-        current = self.sample(now)
-        times = np.concatenate([[now], start + tfs])
-        keep = times > now
-        keep[0] = True
-        points = np.vstack([current[None], clamped])[keep]
-        if full_vel is not None:
-            full_vel = np.vstack([np.zeros((1, full_vel.shape[1])), full_vel])[keep]
-        self._plan = _Segment(times[keep], points, full_vel)
+        times = start + tfs
+        if times[0] > now:  # from the measured state to the first point
+            times = np.concatenate([[now], times])
+            points = np.vstack([np.asarray(measured, dtype=np.float64)[None], clamped])
+        else:  # sampled into: the controller's first command is the trajectory at now
+            points = clamped
+            full_vel = None if full_vel is None else full_vel[1:]
+        self._plan = _Segment(times, points, full_vel)
         return warnings
 
     def sample(self, time: float) -> np.ndarray:
-        """Commanded joint positions at ``time``."""
+        """Commanded joint positions at ``time``, within the URDF limits (as the hardware's
+        command limits take them: the measured state a trajectory starts from may lie just
+        beyond them)."""
+        return self.robot.clamp(self._sample(time))
+
+    def _sample(self, time: float) -> np.ndarray:
         plan = self._plan
         if time <= plan.times[0]:
             return plan.positions[0].copy()
@@ -120,7 +148,7 @@ class TrajectoryExecutor:
         v0, v1 = plan.velocities[k] * h, plan.velocities[k + 1] * h
         h00, h10 = 2 * s**3 - 3 * s**2 + 1, s**3 - 2 * s**2 + s
         h01, h11 = -2 * s**3 + 3 * s**2, s**3 - s**2
-        return self.robot.clamp(h00 * p0 + h10 * v0 + h01 * p1 + h11 * v1)
+        return h00 * p0 + h10 * v0 + h01 * p1 + h11 * v1
 
     @property
     def end_time(self) -> float:
