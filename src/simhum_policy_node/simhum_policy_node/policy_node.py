@@ -5,6 +5,13 @@ at the model's control rate after a warm-up, temporal ensembling, IK to joint ta
 limits and a stale-observation watchdog; JointTrajectory out, PolicyStatus for everyone to
 see, and start / stop / pause services.
 
+A managed (lifecycle) node: configure loads and checks the model against the robot and warms
+it up (a model that does not fit fails the transition with the reason), activate starts
+commanding, deactivate holds, cleanup lets go of the model. With ``autostart`` (sim mode,
+tests) it configures and activates itself; on the robot bringup configures it at once (the
+model warms up while the arm moves to the start pose) and activates it once the start pose
+succeeded.
+
 Timing: a cycle runs as soon as a fresh camera frame arrives once a control period has passed
 (so no frame waits for a timer), and a timer at the control rate runs the cycle when frames
 are late or stop, where the watchdog then holds the arm and says why.
@@ -13,7 +20,7 @@ are late or stop, where the watchdog then holds the arm and says why.
 from __future__ import annotations
 
 import numpy as np
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
 from std_srvs.srv import Trigger
@@ -52,18 +59,66 @@ PARAMETERS = {
     "max_step_rad": (0.15, "largest joint target change per control cycle"),
     "stale_after_s": (0.3, "hold when the camera or joint states are older than this"),
     "warmup_iterations": (3, "model calls before the first command"),
-    "autostart": (True, "start commanding once warmed up (else wait for ~/start)"),
+    "autostart": (
+        True,
+        "configure and activate at start (else bringup drives the lifecycle transitions)",
+    ),
     "seed": (0, "noise seed of the action sampler"),
 }
 LATEST_ONLY = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 
-class PolicyNode(Node):
-    """A thin adapter over PolicyController."""
+class PolicyNode(LifecycleNode):
+    """A thin adapter over PolicyController, managed through the ROS 2 node lifecycle."""
 
     def __init__(self) -> None:
         super().__init__("simhum_policy")
-        p = declare(self, PARAMETERS)
+        self.p = declare(self, PARAMETERS)
+        self.active, self.running, self.hold_reason = False, False, "inactive"
+        self.configure_error: Exception | None = None
+        if self.p["autostart"]:
+            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                # one line and exit 2 (see run)
+                raise self.configure_error or RuntimeError("configure failed (see the log)")
+            self.trigger_activate()
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load and check the model, warm it up, then listen and publish (holding)."""
+        try:
+            self.setup(self.p)
+        except (PolicyContractError, DescriptionError, FileNotFoundError, ValueError) as err:
+            self.configure_error = err
+            if not self.p["autostart"]:  # (with autostart, startup says it in one line)
+                self.get_logger().error(f"configure failed: {err}")
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Start commanding."""
+        self.active, self.running, self.hold_reason = True, True, ""
+        self.get_logger().info("active: commanding")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Hold the arm (the controller keeps the last command)."""
+        self.active, self.running, self.hold_reason = False, False, "inactive"
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Let go of the model and the graph connections."""
+        for sub in self.entities:
+            self.destroy_subscription(sub)
+        for pub in (self.pub_command, self.pub_status):
+            self.destroy_publisher(pub)
+        for srv in self.services_owned:
+            self.destroy_service(srv)
+        self.destroy_timer(self.timer)
+        self.policy = self.controller = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def setup(self, p: dict) -> None:
+        """What configure does: the robot, the checked model and its controller, warm-up,
+        subscriptions, publishers, services and the control timer."""
         if not p["model_path"]:
             raise PolicyContractError("parameter model_path is empty: give the exported .onnx")
         self.robot = load_robot(p["robot_description_file"], tool_frame=p["tool_frame"])
@@ -93,23 +148,26 @@ class PolicyNode(Node):
         self.image: tuple[float, np.ndarray] | None = None
         self.joints: tuple[float, np.ndarray] | None = None
         self.episode_start = float("-inf")  # observations stamped earlier are the last episode's
-        self.create_subscription(Image, topics.camera_image, self.on_image, LATEST_ONLY)
-        self.create_subscription(JointState, topics.joint_states, self.on_joints, LATEST_ONLY)
-        self.create_subscription(
-            EpisodeEvent, topics.episode_events, self.on_episode, EVENTS_QOS
-        )  # latched: a policy started after the episode began still sees its START
+        self.entities = [
+            self.create_subscription(Image, topics.camera_image, self.on_image, LATEST_ONLY),
+            self.create_subscription(JointState, topics.joint_states, self.on_joints, LATEST_ONLY),
+            # latched: a policy started after the episode began still sees its START
+            self.create_subscription(
+                EpisodeEvent, topics.episode_events, self.on_episode, EVENTS_QOS
+            ),
+        ]
         self.pub_command = self.create_publisher(JointTrajectory, topics.joint_trajectory, 10)
         self.pub_status = self.create_publisher(PolicyStatus, topics.policy_status, 10)
-        self.create_service(Trigger, "~/start", self.on_start)
-        self.create_service(Trigger, "~/stop", self.on_stop)
-        self.create_service(Trigger, "~/pause", self.on_pause)
-        self.running = bool(p["autostart"])
-        self.hold_reason = "" if self.running else "waiting for ~/start"
+        self.services_owned = [
+            self.create_service(Trigger, "~/start", self.on_start),
+            self.create_service(Trigger, "~/stop", self.on_stop),
+            self.create_service(Trigger, "~/pause", self.on_pause),
+        ]
         self.period = 1.0 / contract.control_hz
         self._last_cycle: float | None = None
         self._frame_interval = 0.0
         self.camera_problem = ""  # why the last camera frame was dropped
-        self.create_timer(self.period, self.on_timer)
+        self.timer = self.create_timer(self.period, self.on_timer)
 
     def on_image(self, msg: Image) -> None:
         """Keep the latest frame; a frame of another size than the model's is dropped with a
@@ -238,7 +296,10 @@ class PolicyNode(Node):
         self.pub_status.publish(msg)
 
     def on_start(self, request: Trigger.Request, response: Trigger.Response):
-        """Start (or resume) commanding."""
+        """Start (or resume) commanding, when active."""
+        if not self.active:
+            response.success, response.message = False, "not active: activate the node first"
+            return response
         self.running, response.success, response.message = True, True, "running"
         return response
 
