@@ -1,10 +1,21 @@
-"""The evaluation episode loop against a stand-in for the live graph."""
+"""The evaluation episode loop against a stand-in for the live graph, and the figures that
+`simhum eval` and `simhum demo` report: success rate and its standard error, episode length,
+latency percentiles, results.json and its plot, and the demo's resume."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
 import pytest
 
-from simhum.evaluate import run_episode
+from simhum.demo import PRESETS, image_size, step
+from simhum.evaluate import VariantResult, plot, print_report, run_episode
+from simhum_description.ros_messages import to_time
 
 
 class FakeGraph:
@@ -46,3 +57,107 @@ def test_recorded_episode_is_labelled_with_the_evaluated_domain(variant, domain)
     assert (start.action, stop.action) == (start.ACTION_START, stop.ACTION_STOP)
     assert start.domain == domain
     assert f"variant {variant}," in start.note
+
+
+def test_variant_figures_from_known_outcomes() -> None:
+    """7 successes of 10: rate 0.7, standard error sqrt(0.7 * 0.3 / 10); latencies 1..100 ms:
+    p50 50.5 ms, p95 95.05 ms (linear interpolation); the mean episode length."""
+    result = VariantResult(
+        "real",
+        successes=[True] * 7 + [False] * 3,
+        lengths_s=[4.0] * 7 + [20.0] * 3,
+        latencies_ms=[float(v) for v in range(100, 0, -1)],  # any order
+    )
+    summary = result.summary()
+    assert summary == {
+        "variant": "real",
+        "episodes": 10,
+        "success_rate": pytest.approx(0.7),
+        "success_rate_se": pytest.approx(np.sqrt(0.7 * 0.3 / 10)),
+        "episode_length_s": pytest.approx(8.8),
+        "inference_latency_ms_p50": pytest.approx(50.5),
+        "inference_latency_ms_p95": pytest.approx(95.05),
+    }
+    assert json.loads(json.dumps(summary)) == summary  # plain numbers, as results.json holds
+    perfect = VariantResult("real_ood_lighting", [True] * 4, [3.0] * 4, [12.0]).summary()
+    assert (perfect["success_rate"], perfect["success_rate_se"]) == (1.0, 0.0)
+    assert perfect["inference_latency_ms_p95"] == 12.0
+    empty = VariantResult("real_ood_background").summary()  # no episode ran
+    assert empty["episodes"] == 0 and empty["success_rate"] == 0.0
+    assert empty["success_rate_se"] == 0.0 and empty["inference_latency_ms_p50"] == 0.0
+
+
+def test_the_report_table_and_plot(tmp_path: Path, capsys) -> None:
+    report = {
+        "policy": "model.onnx",
+        "task": "pick_place",
+        "split": "in",
+        "variants": [
+            VariantResult("real", [True] * 7 + [False] * 3, [5.0] * 10, [9.0, 11.0]).summary(),
+            VariantResult("real_ood_lighting", [True, False], [6.0, 30.0], [10.0]).summary(),
+        ],
+        "recorded_episode": None,
+    }
+    assert print_report(report, tmp_path) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["variant", "success", "length", "s", "inference", "p50/p95", "ms"]
+    assert lines[1].split() == ["real", "70%", "±", "14", "5.0", "10.0", "/", "10.9"]
+    assert lines[2].split() == ["real_ood_lighting", "50%", "±", "35", "18.0", "10.0", "/", "10.0"]
+    assert lines[3] == f"results: {tmp_path / 'results.json'}, plot: {tmp_path / 'results.png'}"
+    plot(report, tmp_path / "results.png")
+    assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class TimedGraph(FakeGraph):
+    """An episode that starts at 12 s and times out at 27.5 s of simulated time, with the
+    policy's status before, while and after it ran."""
+
+    def call(self, client, request, supervisor):
+        E = self.EpisodeEvent
+        for event, t in ((E.EVENT_START, 12.0), (E.EVENT_FAILURE, 27.5)):
+            msg = E(event=event, seed=request.seed)
+            msg.header.stamp = to_time(t)
+            self.events.append(msg)
+        self.status.append((time.time() - 60, self.status_msg(0, 99.0)))  # from before
+        return self.ResetScene.Response(ok=True)
+
+    def spin_until(self, condition, timeout, supervisor) -> bool:
+        now = time.time() + 1
+        self.status += [
+            (now, self.status_msg(0, 8.0)),
+            (now, self.status_msg(1, 0.0)),  # holding: no inference
+            (now, self.status_msg(0, 12.5)),
+        ]
+        return bool(condition())
+
+    @staticmethod
+    def status_msg(state: int, latency_ms: float):
+        from simhum_msgs.msg import PolicyStatus
+
+        return PolicyStatus(state=state, inference_latency_ms=latency_ms)
+
+
+def test_an_episode_is_timed_on_simulated_time_and_its_own_inference() -> None:
+    """Its length is end minus start in simulated time, its outcome the end event, its
+    latencies those of the policy's running cycles during it."""
+    outcome = run_episode(TimedGraph(), None, "pick_place", 100_001, "real", record=False)
+    assert outcome == {"success": False, "length_s": 15.5, "latencies_ms": [8.0, 12.5]}
+
+
+def test_the_demo_resumes_past_finished_steps(tmp_path: Path) -> None:
+    """A step whose output exists is skipped (its command not even run); the others run and
+    a failing one stops the demo."""
+    log: list[dict] = []
+    out = tmp_path / "out.txt"
+    write = [sys.executable, "-c", f"open({str(out)!r}, 'w').write('done')"]
+    step("1. write", write, out, log)
+    assert out.read_text() == "done"
+    fail = [sys.executable, "-c", "raise SystemExit(3)"]
+    step("1. write again", fail, out, log)  # done already: skipped
+    assert [entry["step"] for entry in log] == ["1. write", "1. write again"]
+    assert all(entry["seconds"] >= 0 for entry in log)
+    with pytest.raises(subprocess.CalledProcessError):
+        step("2. always runs", fail, None, log)
+    assert image_size(96) == (96, 72)  # the 640x480 calibration's aspect ratio
+    for preset in PRESETS.values():
+        assert image_size(preset.image_width)[1] == round(preset.image_width * 3 / 4)

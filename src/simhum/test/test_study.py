@@ -13,6 +13,7 @@ import torch
 from simhum.cli import main as simhum
 from simhum.evaluate import EVAL_SEED_OFFSET
 from simhum.study import (
+    METHODS,
     PRESETS,
     ROW_KEYS,
     Paths,
@@ -24,7 +25,7 @@ from simhum.study import (
     policy_config,
 )
 from simhum.variants import evaluation_seeds
-from simhum_train.experiment import ConfigError, load_experiment
+from simhum_train.experiment import CONFIG_DIR, ConfigError, load_experiment
 
 
 def study_args(out: Path, *extra: str) -> list[str]:
@@ -175,3 +176,27 @@ def test_bad_data_episodes_and_init_from_name_the_key(tmp_path: Path) -> None:
         load_experiment("real_only", [f"stages.0.init_from={missing}"])
     with pytest.raises(ConfigError, match="must name an earlier stage of"):
         load_experiment("real_only", ["stages.0.init_from=pretrain"])
+
+
+def test_every_packaged_baseline_config_loads() -> None:
+    """The packaged configs (base.yaml is their shared base, not an experiment) are exactly
+    the study's methods; each loads, is named as its file (so runs never share a folder),
+    trains from scratch, stage after stage, and ends on the real domain it is evaluated in."""
+    packaged = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem != "base")
+    assert packaged == sorted(METHODS)
+    hashes = set()
+    for name in packaged:
+        experiment = load_experiment(name)
+        assert experiment.name == name and experiment.out_dir.name == name
+        assert experiment.data.action_space == "relative_ee"
+        stages = experiment.stages
+        assert stages[0].init_from is None
+        assert all(s.init_from == stages[i].name for i, s in enumerate(stages[1:])), name
+        assert "real" in stages[-1].mixing, name
+        assert load_experiment(name).hash() == experiment.hash()  # stable
+        hashes.add(experiment.hash())
+        short = load_experiment(name, ["stages.0.steps=7"])
+        assert short.stages[0].steps == 7 and short.hash() != experiment.hash()
+    assert len(hashes) == len(packaged)
+    with pytest.raises(ConfigError, match=r"base\.yaml"):
+        load_experiment("base")

@@ -94,7 +94,9 @@ class RetargetNode(Node):
         pose_msg_fields(result.T_base_tool, out)
         self.pub.publish(out)
         if self.ik is not None:
-            solution = self.ik.solve(result.T_base_tool, self.q)
+            # from home (a straight arm) the warm start stalls on most targets, and a stalled
+            # configuration would be the next warm start: restart when it stalls
+            solution = self.ik.solve_with_restarts(result.T_base_tool, self.q)
             self.q = self.robot.with_aperture(solution.q, result.aperture)
             self.pub_preview.publish(
                 joint_state_msg(

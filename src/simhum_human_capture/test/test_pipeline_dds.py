@@ -7,14 +7,26 @@ import time
 
 import cv2
 import numpy as np
+import pytest
+from geometry_msgs.msg import Point
 from rclpy.qos import qos_profile_sensor_data
 from rosbags.rosbag2 import Reader
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, Image, JointState
 
 from simhum_description.calibration import load_calibration
 from simhum_description.episode_bag import read_metadata
+from simhum_description.kinematics import IKSolver, start_configuration
 from simhum_description.paths import default_calibration
+from simhum_description.pose_math import (
+    invert_pose,
+    matrix_from_quaternion,
+    transform_points,
+)
+from simhum_description.ros_messages import from_time, to_time
 from simhum_description.topics import load_topics
+from simhum_human_capture import hand_model
+from simhum_human_capture.proxy_human import hand_pose_for_tool
+from simhum_human_capture.retargeting import RetargetConfig, aperture_from_pinch
 from simhum_msgs.msg import EndEffectorTarget, HandPose
 from simhum_msgs.srv import Record
 
@@ -111,3 +123,52 @@ def test_camera_node_publishes_the_requested_size(tmp_path, start_node, ros_node
     native = load_calibration(default_calibration()).resized(160, 90)
     expected = native.cropped(20, 0, 120, 90).resized(48, 36)
     np.testing.assert_allclose(np.reshape(infos[-1].k, (3, 3)), expected.K, atol=1e-9)
+
+
+def test_retargeting_previews_the_robot_at_the_target(start_node, ros_node, spin, robot, camera):
+    """With ik_preview, every target comes with the robot configuration that reaches it: its
+    tool pose is the target (to IK tolerance) and its gripper the target's aperture."""
+    node = start_node("simhum_human_capture.retarget_node", ik_preview=True)
+    ik = IKSolver(robot)
+    q = start_configuration(robot)
+    q[robot.indices(["shoulder_pan_joint", "wrist_roll_joint"])] += [0.2, -0.3]
+    T_tool, aperture = ik.forward(q), 0.5  # reachable by construction
+    hand = hand_model.keypoints(hand_pose_for_tool(T_tool, aperture), aperture)
+    in_camera = transform_points(invert_pose(camera.T_base_camera), hand)
+    targets: list[EndEffectorTarget] = []
+    previews: list[JointState] = []
+    ros_node.create_subscription(EndEffectorTarget, TOPICS.end_effector_target, targets.append, 10)
+    ros_node.create_subscription(JointState, TOPICS.retarget_preview, previews.append, 10)
+    hands = ros_node.create_publisher(HandPose, TOPICS.hand_pose, 10)
+
+    def publish() -> None:
+        msg = HandPose(confidence=1.0, source="test")
+        msg.header.stamp = to_time(ros_node.get_clock().now().nanoseconds * 1e-9)
+        msg.keypoints_camera = [Point(x=x, y=y, z=z) for x, y, z in in_camera]
+        hands.publish(msg)
+
+    ros_node.create_timer(0.05, publish)
+
+    def tool_pose(msg: EndEffectorTarget) -> np.ndarray:
+        o = msg.pose.orientation
+        pose = np.eye(4)
+        pose[:3, :3] = matrix_from_quaternion([o.w, o.x, o.y, o.z])
+        pose[:3, 3] = [msg.pose.position.x, msg.pose.position.y, msg.pose.position.z]
+        return pose
+
+    def reached() -> bool:
+        if not previews or not targets:
+            return False
+        shown = ik.forward(np.array(previews[-1].position))
+        return bool(np.abs(shown - tool_pose(targets[-1])).max() < 2e-3)
+
+    assert spin(reached, timeout=60), node.output()
+    preview, target = previews[-1], targets[-1]
+    assert list(preview.name) == list(robot.joint_names)
+    assert from_time(preview.header.stamp) == from_time(target.header.stamp)
+    np.testing.assert_allclose(tool_pose(target), T_tool, atol=2e-3)  # the hand's pinch pose
+    pinch = aperture_from_pinch(hand_model.pinch_distance(aperture), RetargetConfig())
+    assert target.gripper_aperture == pytest.approx(pinch, abs=1e-3)
+    assert robot.aperture(np.array(preview.position)) == pytest.approx(
+        target.gripper_aperture, abs=1e-6
+    )

@@ -81,3 +81,22 @@ def tiny_policy(tmp_path_factory) -> Path:
         == 0
     )
     return root / "model" / "simhum_policy.onnx"
+
+
+@pytest.fixture
+def change_state(ros_node, spin):
+    """change_state(transition id) -> success: a lifecycle transition of the policy node,
+    asked over its change_state service."""
+    from lifecycle_msgs.srv import ChangeState
+
+    client = ros_node.create_client(ChangeState, "/simhum_policy/change_state")
+
+    def change(transition: int) -> bool:
+        assert client.wait_for_service(timeout_sec=30)
+        request = ChangeState.Request()
+        request.transition.id = transition
+        future = client.call_async(request)
+        assert spin(future.done, 60)
+        return future.result().success
+
+    return change

@@ -65,6 +65,18 @@ def test_sample_matches_the_reference_sampler(tmp_path: Path, observation) -> No
     assert policy.provider == "CPUExecutionProvider"
     assert policy.contract.action_layout == (("position", 0, 3), ("gripper", 3, 4))
     assert policy.contract.control_hz == 10.0
+    c = policy.contract
+    assert (c.model_id, c.config_hash, c.base_frame) == ("toy", "0" * 64, "base_link")
+
+
+def test_a_single_observation_history_is_a_contract(tmp_path: Path) -> None:
+    """History 1 (the packaged configs' default) is valid: one frame and one proprio row."""
+    policy = OnnxPolicy(
+        write_toy_policy(tmp_path, observation_history="1"), providers=["CPUExecutionProvider"]
+    )
+    assert policy.contract.observation_history == 1
+    image, proprio = np.zeros((1, H, W, 3), np.uint8), np.zeros((1, P), np.float32)
+    assert policy.sample(image, proprio, np.random.default_rng(0)).shape == (CHUNK, A)
 
 
 def test_inputs_of_the_wrong_shape_are_refused(tmp_path: Path, observation) -> None:
@@ -99,6 +111,16 @@ def test_check_compatible_names_what_differs(tmp_path: Path) -> None:
         ({"action_layout": json.dumps([["position", 0, 3]])}, "must end at the vector width 4"),
         ({"encoder_inputs": json.dumps(["rgb", "proprio"])}, "must be \\['image', 'proprio'\\]"),
         ({"denoiser_file": "other.onnx"}, "names other.onnx, not found beside it"),
+        ({"chunk_length": "0"}, "'chunk_length' = '0' must be at least 1"),
+        ({"control_hz": "0"}, "'control_hz' = '0' must be at least 1e-09"),
+        ({"control_hz": "fast"}, "'control_hz' = 'fast' is not a number"),
+        ({"joint_names": '["j1", 2]'}, "'joint_names' = .* must be a JSON list of joint names"),
+        ({"action_layout": '[["position", 0]]'}, "must be a JSON list of \\[name, start, stop\\]"),
+        (
+            {"normalization": json.dumps({k: v for k, v in STATS.items() if k != "action_mean"})},
+            "'normalization' = .* lacks a numeric list 'action_mean'",
+        ),
+        ({"image_encoding": "bgr8"}, "'image_encoding' = 'bgr8' is unsupported \\(rgb8 only\\)"),
     ],
 )
 def test_bad_metadata_names_the_file_and_key(tmp_path: Path, overrides, message) -> None:
@@ -122,6 +144,46 @@ def test_missing_metadata_lists_the_keys(tmp_path: Path) -> None:
 def test_graph_shapes_must_match_the_metadata(tmp_path: Path) -> None:
     path = write_toy_policy(tmp_path, chunk=CHUNK + 1)
     with pytest.raises(PolicyContractError, match=r"toy\.denoiser\.onnx: input 'noisy_action'"):
+        OnnxPolicy(path, providers=["CPUExecutionProvider"])
+
+
+def with_metadata(path: Path, **values: str) -> Path:
+    """The encoder at ``path`` with metadata ``values`` changed (its graph left as it is)."""
+    model = onnx.load(path)
+    for prop in model.metadata_props:
+        if prop.key in values:
+            prop.value = values[prop.key]
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changed", "message"),
+    [
+        ({"image_width": str(W + 2)}, rf"input 'image' has shape \[B, \*\[{T}, {H}, {W}, 3\]\]"),
+        (
+            {"image_height": str(H * 2)},
+            rf"input 'image' .* the metadata says \[B, \*\[{T}, {H * 2}, {W}, 3\]\]",
+        ),
+        ({"observation_history": str(T + 1)}, "input 'image' has shape"),
+        (
+            {
+                "proprio_dim": str(P + 1),
+                "proprio_layout": json.dumps([["position", 0, P + 1]]),
+                "normalization": json.dumps(
+                    {**STATS, "proprio_mean": [0.0] * (P + 1), "proprio_std": [1.0] * (P + 1)}
+                ),
+            },
+            rf"input 'proprio' has shape \[B, \*\[{T}, {P}\]\], the metadata says "
+            rf"\[B, \*\[{T}, {P + 1}\]\]",
+        ),
+    ],
+)
+def test_encoder_inputs_must_match_the_metadata(tmp_path: Path, changed, message) -> None:
+    """An encoder whose graph takes other images or proprio than its metadata promises is
+    refused when loaded (not at the first frame, on the robot)."""
+    path = with_metadata(write_toy_policy(tmp_path), **changed)
+    with pytest.raises(PolicyContractError, match=rf"toy\.onnx: {message}"):
         OnnxPolicy(path, providers=["CPUExecutionProvider"])
 
 

@@ -229,20 +229,9 @@ def test_malformed_joint_states_are_ignored(tiny_policy, start_node, ros_node, s
     assert "joint_states ignored" in policy.output()
 
 
-def change_state(ros_node, spin, transition: int) -> bool:
-    """Ask the policy node for a lifecycle transition over its change_state service."""
-    from lifecycle_msgs.srv import ChangeState
-
-    client = ros_node.create_client(ChangeState, "/simhum_policy/change_state")
-    assert client.wait_for_service(timeout_sec=30)
-    request = ChangeState.Request()
-    request.transition.id = transition
-    future = client.call_async(request)
-    assert spin(future.done, 60)
-    return future.result().success
-
-
-def test_lifecycle_configure_activate_deactivate(tiny_policy, start_node, ros_node, spin):
+def test_lifecycle_configure_activate_deactivate(
+    tiny_policy, start_node, ros_node, spin, change_state
+):
     """Configured: the model is loaded and the node holds; active: it commands; inactive
     again: it holds. A start request while inactive is refused."""
     from lifecycle_msgs.msg import Transition
@@ -257,16 +246,16 @@ def test_lifecycle_configure_activate_deactivate(tiny_policy, start_node, ros_no
         autostart=False,
     )
     watch = Watch(ros_node)
-    assert change_state(ros_node, spin, Transition.TRANSITION_CONFIGURE), policy.output()
+    assert change_state(Transition.TRANSITION_CONFIGURE), policy.output()
     assert spin(lambda: any(s.reason == "inactive" for s in watch.status), 60), policy.output()
     start = ros_node.create_client(Trigger, "/simhum_policy/start")
     assert start.wait_for_service(timeout_sec=30)
     refused = start.call_async(Trigger.Request())
     assert spin(refused.done, 30) and not refused.result().success
     assert watch.commands == []
-    assert change_state(ros_node, spin, Transition.TRANSITION_ACTIVATE)
+    assert change_state(Transition.TRANSITION_ACTIVATE)
     assert spin(lambda: len(watch.commands) >= 5, 60), policy.output()
-    assert change_state(ros_node, spin, Transition.TRANSITION_DEACTIVATE)
+    assert change_state(Transition.TRANSITION_DEACTIVATE)
     watch.status.clear()
     assert spin(lambda: len(watch.status) >= 5 and watch.status[-1].reason == "inactive", 60)
     sent = len(watch.commands)
@@ -275,13 +264,13 @@ def test_lifecycle_configure_activate_deactivate(tiny_policy, start_node, ros_no
 
 
 def test_lifecycle_configure_fails_with_the_reason_for_a_bad_model(
-    tmp_path, start_node, ros_node, spin
+    tmp_path, start_node, ros_node, spin, change_state
 ):
     from lifecycle_msgs.msg import Transition
 
     model = tmp_path / "notes.onnx"
     model.write_text("not a model")
     policy = start_node("simhum_policy_node.policy_node", model_path=str(model), autostart=False)
-    assert not change_state(ros_node, spin, Transition.TRANSITION_CONFIGURE)
+    assert not change_state(Transition.TRANSITION_CONFIGURE)
     assert policy.proc.poll() is None  # still up, unconfigured: nothing commands
     assert spin(lambda: "configure failed" in policy.output() and "notes.onnx" in policy.output())

@@ -164,3 +164,34 @@ def fail_on_lit_pixels(path: Path) -> Path:
     )
     onnx.save(model, path)
     return path
+
+
+def write_relative_ee_policy(
+    folder: Path,
+    robot: RobotDescription,
+    action: np.ndarray,
+    image_size: int = 32,
+    **overrides: str,
+) -> Path:
+    """A relative_ee policy for ``robot`` whose every action is ``action`` (10 numbers: the
+    target tool pose in the current tool frame as position + 6D rotation, and the aperture),
+    to 1e-6: the toy graphs with a negligible action spread around an action mean of it."""
+    normalization = {
+        "proprio_mean": [0.0] * 10,
+        "proprio_std": [1.0] * 10,
+        "action_mean": [float(v) for v in action],
+        "action_std": [1e-6] * 10,
+    }
+    robot_contract = {
+        "joint_names": json.dumps(list(robot.joint_names)),
+        "tool_frame": robot.tool_frame,
+        "image_width": str(image_size),
+        "image_height": str(image_size),
+        "proprio_dim": "10",
+        "proprio_layout": json.dumps(ROBOT_PROPRIO_LAYOUT),
+        "action_space": "relative_ee",
+        "action_dim": "10",
+        "action_layout": json.dumps(ROBOT_PROPRIO_LAYOUT),
+        "normalization": json.dumps(normalization),
+    }
+    return write_toy_policy(folder, CHUNK, **{**robot_contract, **overrides})

@@ -177,3 +177,36 @@ def test_expert_over_dds_succeeds(probe, ros_node, spin, robot, camera) -> None:
         return any(e.event == EpisodeEvent.EVENT_SUCCESS for e in probe.events)
 
     assert spin(command, timeout=expert.plan.duration + 10), probe.bridge.output()
+
+
+def test_an_episode_nobody_finishes_times_out_as_a_failure(start_node, ros_node, spin) -> None:
+    """With no commands the arm holds at its ready pose and the task is never done: at the
+    time-out (of simulated time) the bridge announces a failure, once, and keeps running;
+    the next ResetScene starts an episode with its own time-out."""
+    bridge = start_node(
+        MODULE, task="pick_place", domain="sim", seed=3, camera_hz=0.0, episode_timeout_s=1.0
+    )
+    probe = Probe(ros_node)
+    ends = (EpisodeEvent.EVENT_SUCCESS, EpisodeEvent.EVENT_FAILURE)
+
+    def events(seed: int, kind: int) -> list[EpisodeEvent]:
+        return [e for e in probe.events if e.seed == seed and e.event == kind]
+
+    assert spin(lambda: events(3, EpisodeEvent.EVENT_FAILURE), 30), bridge.output()
+    (failure,) = events(3, EpisodeEvent.EVENT_FAILURE)
+    assert failure.note == "episode timed out" and failure.task == "pick_place"
+    client = ros_node.create_client(ResetScene, TOPICS.reset_scene)
+    assert client.wait_for_service(timeout_sec=20)
+    future = client.call_async(ResetScene.Request(task="push", seed=4, variant="sim"))
+    assert spin(future.done) and future.result().ok, future.result()
+    assert spin(lambda: events(4, EpisodeEvent.EVENT_FAILURE), 30), bridge.output()
+    (start,) = events(4, EpisodeEvent.EVENT_START)
+    (failure,) = events(4, EpisodeEvent.EVENT_FAILURE)
+    # at the first success check (10 Hz) after 1 s of simulated time
+    length = from_time(failure.header.stamp) - from_time(start.header.stamp)
+    assert 1.0 - 1e-6 <= length <= 1.1 + 1e-6
+    ended = from_time(failure.header.stamp)
+    assert spin(lambda: len(probe.clock) > 0 and probe.sim_time() > ended + 0.5)
+    assert bridge.proc.poll() is None  # still running
+    # one end per episode: the time-out is not announced again while the arm holds
+    assert [e for e in probe.events if e.event in ends] == [*events(3, ends[1]), failure]

@@ -81,6 +81,29 @@ def test_gaps_are_reported_per_stream() -> None:
     assert str(by_stream["joint_states"]) == "joint_states: 4 frame(s) off by up to 0.200 s"
 
 
+def test_hand_poses_beyond_the_tolerance_are_reported() -> None:
+    """A human episode's hand poses are matched to the nearest camera frame within the
+    tolerance (15 ms): 15 ms off is kept, 20 and 40 ms off are reported."""
+    camera = np.arange(0, 1000, 100) * MS
+    offsets = np.array([0, 5, 15, 20, 10, 0, 40, 5, 0, 15]) * MS
+    hands = camera + offsets
+    raw = RawEpisode(
+        bag=Path("synthetic"),
+        metadata=EpisodeMetadata("e", "pick_place", "human", "human", 0, True),
+        image_stamps=camera,
+        images=np.zeros((len(camera), 2, 2, 3), np.uint8),
+        hand_stamps=hands[::-1].copy(),  # any order: matched by stamp
+        hand_keypoints=np.arange(len(hands))[::-1, None, None] * np.ones((1, 21, 3)),
+    )
+    aligned = align_episode(raw, 0.015, "human")
+    (issue,) = aligned.issues
+    assert (issue.stream, issue.frames) == ("hand_pose", 2)
+    assert issue.worst_offset_s == pytest.approx(0.040)
+    np.testing.assert_array_equal(aligned.hand_keypoints[:, 0, 0], np.arange(len(camera)))
+    assert aligned.joint_positions is None and aligned.joint_targets is None
+    assert align_episode(raw, 0.040, "human").issues == []  # 40 ms off is within 40 ms
+
+
 def copy_bag_without(bag: Path, out: Path, topic: str, start_s: float, stop_s: float) -> Path:
     """``bag`` rewritten without ``topic``'s messages stamped in [start_s, stop_s)."""
     t0 = None
