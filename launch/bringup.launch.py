@@ -8,10 +8,20 @@ policy and the recorder, built from the one graph declaration in simhum.graph.
 from dataclasses import MISSING, fields
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction, RegisterEventHandler
-from launch.event_handlers import OnProcessExit
+from launch.actions import (
+    DeclareLaunchArgument,
+    EmitEvent,
+    LogInfo,
+    OpaqueFunction,
+    RegisterEventHandler,
+)
+from launch.event_handlers import OnProcessExit, OnProcessStart
+from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
+from lifecycle_msgs.msg import Transition
 
 from simhum.graph import Bringup, NodeDecl, declare_graph
 
@@ -37,32 +47,90 @@ def _start_after(decl: NodeDecl, node: Node):
     return on_exit
 
 
+def _transition(node: LifecycleNode, transition: int) -> EmitEvent:
+    return EmitEvent(
+        event=ChangeState(lifecycle_node_matcher=matches_action(node), transition_id=transition)
+    )
+
+
+def _managed(decl: NodeDecl, node: LifecycleNode, after: Node | None) -> list:
+    """A managed node: configured as soon as its process runs (the policy loads and warms up
+    while the arm moves to the start pose); activated once it is configured and, with
+    ``after``, that node has exited 0 (else the launch says why it stays inactive)."""
+    handlers = [
+        RegisterEventHandler(
+            OnProcessStart(
+                target_action=node, on_start=[_transition(node, Transition.TRANSITION_CONFIGURE)]
+            )
+        )
+    ]
+    if after is None:
+        activate = [_transition(node, Transition.TRANSITION_ACTIVATE)]
+        return [node, *handlers, _on_inactive(node, lambda: activate)]
+    waiting = {"configured": False, "after_done": False}
+
+    def both_done() -> list:
+        if waiting["configured"] and waiting["after_done"]:
+            return [_transition(node, Transition.TRANSITION_ACTIVATE)]
+        return []
+
+    def on_exit(event, context):
+        if event.returncode != 0:
+            return [
+                LogInfo(
+                    msg=f"[simhum] {decl.after} exited with status {event.returncode}: "
+                    f"{decl.name} stays inactive (see {decl.after}'s log above)"
+                )
+            ]
+        waiting["after_done"] = True
+        return both_done()
+
+    def on_configured() -> list:
+        waiting["configured"] = True
+        return both_done()
+
+    handlers.append(RegisterEventHandler(OnProcessExit(target_action=after, on_exit=on_exit)))
+    return [node, *handlers, _on_inactive(node, on_configured)]
+
+
+def _on_inactive(node: LifecycleNode, then) -> RegisterEventHandler:
+    """The actions ``then()`` returns, once ``node`` is configured (inactive)."""
+    entities = [OpaqueFunction(function=lambda context: then())]
+    return RegisterEventHandler(
+        OnStateTransition(target_lifecycle_node=node, goal_state="inactive", entities=entities)
+    )
+
+
 def _nodes(context):
     values = {f.name: LaunchConfiguration(f.name).perform(context) for f in fields(Bringup)}
     decls = declare_graph(Bringup.from_strings(values))
-    nodes = {
-        decl.name: Node(
-            package=decl.package,
-            executable=decl.executable,
-            name=decl.name,
-            parameters=[decl.parameters, *decl.parameter_files],
-            arguments=list(decl.arguments),
-            remappings=list(decl.remappings),
-            output="screen",
+    nodes = {}
+    for decl in decls:
+        common = {
+            "package": decl.package,
+            "executable": decl.executable,
+            "name": decl.name,
+            "parameters": [decl.parameters, *decl.parameter_files],
+            "arguments": list(decl.arguments),
+            "remappings": list(decl.remappings),
+            "output": "screen",
+        }
+        nodes[decl.name] = (
+            LifecycleNode(namespace="", **common) if decl.managed else Node(**common)
         )
-        for decl in decls
-    }
-    # a node declared `after` another starts when that one exits 0 (spawners, start pose)
-    return [
-        nodes[decl.name]
-        if decl.after is None
-        else RegisterEventHandler(
-            OnProcessExit(
-                target_action=nodes[decl.after], on_exit=_start_after(decl, nodes[decl.name])
+    actions = []
+    for decl in decls:
+        node = nodes[decl.name]
+        if decl.managed and not decl.parameters.get("autostart", False):
+            actions += _managed(decl, node, nodes.get(decl.after))
+        elif decl.after is None:
+            actions.append(node)
+        else:  # started when the node it waits for exits 0 (spawners, start pose)
+            handler = OnProcessExit(
+                target_action=nodes[decl.after], on_exit=_start_after(decl, node)
             )
-        )
-        for decl in decls
-    ]
+            actions.append(RegisterEventHandler(handler))
+    return actions
 
 
 def generate_launch_description() -> LaunchDescription:

@@ -124,7 +124,10 @@ class NodeDecl:
     parameter_files: tuple[str, ...] = ()
     arguments: tuple[str, ...] = ()
     oneshot: bool = False  # exits by itself when done (status 0 is not a failure)
-    after: str | None = None  # start only once this oneshot node has exited with status 0
+    # start only once this oneshot node has exited with status 0; a managed (lifecycle) node
+    # without autostart starts at once, is configured, and is activated only then
+    after: str | None = None
+    managed: bool = False
     remappings: tuple[tuple[str, str], ...] = ()
 
 
@@ -256,9 +259,11 @@ def declare_graph(b: Bringup) -> list[NodeDecl]:
                 "simhum_policy_node",
                 "policy",
                 "simhum_policy_node.policy_node",
-                {**robot_params, "model_path": b.policy, "autostart": True, **time},
-                # on the robot, the policy takes over only once the arm is at the start pose
+                # on the robot, bringup drives the lifecycle: configured at once (the model
+                # loads and warms up meanwhile), active once the arm is at the start pose
+                {**robot_params, "model_path": b.policy, "autostart": b.mode == "sim", **time},
                 after="simhum_start_pose" if b.mode == "real" else None,
+                managed=True,
             )
         )
     if b.record:

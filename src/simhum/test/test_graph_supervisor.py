@@ -162,7 +162,9 @@ def test_real_camera_publishes_the_policy_image_size(tmp_path) -> None:
     camera = next(n for n in nodes if n.name == "simhum_camera")
     assert (camera.parameters["image_width"], camera.parameters["image_height"]) == (96, 72)
     policy_node = next(n for n in nodes if n.name == "simhum_policy")
-    assert policy_node.after == "simhum_start_pose"  # takes over only at the start pose
+    # a managed node bringup configures at once and activates after the start pose
+    assert policy_node.after == "simhum_start_pose" and policy_node.managed
+    assert policy_node.parameters["autostart"] is False
     sim = declare_graph(Bringup(mode="sim", policy=str(policy), run_dir=str(tmp_path)))
     assert all(n.after is None for n in sim)
 

@@ -45,9 +45,13 @@ def expand(**arguments: str) -> tuple[list, launch.LaunchContext]:
         entity.visit(context)  # declares the arguments with their defaults
     context.launch_configurations.update(arguments)
     for entity in description.entities:
-        if type(entity).__name__ == "OpaqueFunction":
+        if opaque(entity):
             actions += entity.visit(context)
     return actions, context
+
+
+def opaque(action) -> bool:
+    return type(action).__name__ == "OpaqueFunction"
 
 
 def node_name(node: Node) -> str:
@@ -63,7 +67,14 @@ def exited(node: Node, returncode: int) -> ProcessExited:
     )
 
 
-def test_real_mode_starts_the_policy_only_after_the_start_pose(tmp_path) -> None:
+def test_real_mode_activates_the_policy_only_after_the_start_pose(tmp_path) -> None:
+    """The policy (a lifecycle node) starts with the graph and is configured at once; it is
+    activated only when it is configured AND the start pose has exited 0."""
+    from launch.actions import EmitEvent
+    from launch.events.process import ProcessStarted
+    from launch_ros.events.lifecycle import StateTransition
+    from lifecycle_msgs.msg import State, Transition, TransitionEvent
+
     policy = write_toy_policy(tmp_path)
     actions, context = expand(mode="real", camera="0", policy=str(policy), run_dir=str(tmp_path))
     started = {node_name(a): a for a in actions if isinstance(a, Node)}
@@ -71,23 +82,43 @@ def test_real_mode_starts_the_policy_only_after_the_start_pose(tmp_path) -> None
     assert {"spawner_joint_state_broadcaster", "spawner_joint_trajectory_controller"} <= set(
         started
     )
+    assert "simhum_policy" in started  # started with the graph, inactive until activated
     handlers = [a.event_handler for a in actions if isinstance(a, RegisterEventHandler)]
-    assert len(handlers) == 2  # start pose after the trajectory controller; policy after it
 
-    def follow(node: Node, returncode: int) -> list:
-        """What launch does when ``node`` exits with ``returncode``."""
-        event = exited(node, returncode)
-        return [out for h in handlers if h.matches(event) for out in h.handle(event, context)]
+    def follow(event) -> list:
+        """What launch does on ``event`` (opaque functions run)."""
+        out = [a for h in handlers if h.matches(event) for a in h.handle(event, context) or []]
+        return [r for a in out for r in (a.visit(context) or [] if opaque(a) else [a])]
 
-    start_pose = follow(started["spawner_joint_trajectory_controller"], 0)
+    def transitions(out: list) -> list[int]:
+        return [a.event.transition_id for a in out if isinstance(a, EmitEvent)]
+
+    def configured() -> StateTransition:
+        msg = TransitionEvent(
+            start_state=State(label="configuring"), goal_state=State(label="inactive")
+        )
+        return StateTransition(action=started["simhum_policy"], msg=msg)
+
+    start_pose = follow(exited(started["spawner_joint_trajectory_controller"], 0))
     assert [node_name(n) for n in start_pose] == ["simhum_start_pose"]
-    assert follow(started["spawner_joint_state_broadcaster"], 0) == []
-    policy_node = follow(start_pose[0], 0)
-    assert [node_name(n) for n in policy_node] == ["simhum_policy"]
-    refused = follow(start_pose[0], 1)  # the start pose failed: the policy never starts
+    assert follow(exited(started["spawner_joint_state_broadcaster"], 0)) == []
+    process = {"name": "policy", "cmd": [], "cwd": None, "env": None, "pid": 1}
+    launched = follow(ProcessStarted(action=started["simhum_policy"], **process))
+    assert transitions(launched) == [Transition.TRANSITION_CONFIGURE]
+    # the start pose is done first: nothing until the model is configured, then activate
+    assert transitions(follow(exited(start_pose[0], 0))) == []
+    assert transitions(follow(configured())) == [Transition.TRANSITION_ACTIVATE]
+
+    # the start pose failed: the policy stays inactive, and the launch says why
+    actions, context = expand(mode="real", camera="0", policy=str(policy), run_dir=str(tmp_path))
+    started = {node_name(a): a for a in actions if isinstance(a, Node)}
+    handlers = [a.event_handler for a in actions if isinstance(a, RegisterEventHandler)]
+    start_pose = follow(exited(started["spawner_joint_trajectory_controller"], 0))
+    assert transitions(follow(configured())) == []
+    refused = follow(exited(start_pose[0], 1))
     assert len(refused) == 1 and isinstance(refused[0], LogInfo)
     message = perform_substitutions(context, refused[0].msg)
-    assert "simhum_start_pose exited with status 1" in message and "not started" in message
+    assert "simhum_start_pose exited with status 1" in message and "stays inactive" in message
     assert ("~/robot_description", "/robot_description") in [
         tuple(perform_substitutions(context, part) for part in pair)
         for pair in started["controller_manager"]._Node__remappings
