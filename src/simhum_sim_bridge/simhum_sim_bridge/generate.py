@@ -151,6 +151,7 @@ def plan_episodes(args: argparse.Namespace) -> list[EpisodeSpec]:
             args.split or default_split(domain),
             args.control_hz,
             scene=scene,
+            perturb=args.perturb,
         )
         for task in args.tasks
         for domain in args.domains
@@ -183,6 +184,14 @@ def generate(
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--height", type=int, default=128)
     parser.add_argument("--control-hz", type=float, default=10.0)
+    parser.add_argument(
+        "--perturb",
+        type=float,
+        default=0.0,
+        metavar="METRES",
+        help="DART: the expert executes a random offset of this std before reaching the "
+        "object while the clean plan is recorded (teaches corrections); 0: none",
+    )
     parser.add_argument("--compressed", action="store_true", help="JPEG CompressedImage")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--urdf", default=str(default_urdf()))
