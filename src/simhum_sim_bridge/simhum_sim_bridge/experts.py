@@ -130,9 +130,14 @@ class ScriptedExpert:
     def __init__(self, robot: RobotDescription, ik: IKSolver, plan: WaypointPlan) -> None:
         self.robot, self.ik, self.plan = robot, ik, plan
 
-    def act(self, t: float, q_previous: np.ndarray) -> np.ndarray:
-        """Joint targets for time ``t``, IK warm-started from the previous targets."""
+    def act(
+        self, t: float, q_previous: np.ndarray, offset: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Joint targets for time ``t``, IK warm-started from the previous targets; the tool
+        is shifted by ``offset`` (metres, base frame) when given."""
         position, yaw, aperture = self.plan.at(t)
+        if offset is not None:
+            position = position + offset
         result = self.ik.solve(tool_pose(position, yaw), q_previous)
         return self.robot.with_aperture(result.q, aperture)
 

@@ -1,6 +1,12 @@
 """One simulated episode: build the scene for (task, domain, seed), run the scripted expert
 through the trajectory executor at the control rate, and stream what a robot recording holds
-(camera frames, joint states, commanded trajectories, episode events) to a sink."""
+(camera frames, joint states, commanded trajectories, episode events) to a sink.
+
+With ``perturb`` > 0 the expert is perturbed as in DART (Laskey et al. 2017): the arm
+executes the plan plus a smooth random horizontal offset until it reaches the object, while
+the recorded command (what training learns) stays the clean plan. The demonstrations then
+hold states off the expert's path labelled with the way back to it; without them a policy
+never sees a correction, and a reach that ends a few centimetres off is never repaired."""
 
 from __future__ import annotations
 
@@ -14,13 +20,14 @@ from simhum_description.calibration import CameraCalibration
 from simhum_description.kinematics import IKSolver, start_configuration
 from simhum_description.robot import RobotDescription
 from simhum_sim_bridge.domains import DOMAINS, Look, sample_look
-from simhum_sim_bridge.experts import ScriptedExpert, plan_for
+from simhum_sim_bridge.experts import ScriptedExpert, WaypointPlan, plan_for
 from simhum_sim_bridge.grid import SPLITS, PlacementGrid
 from simhum_sim_bridge.runner import Rates, SimRunner
 from simhum_sim_bridge.scene import Scene, SceneConfig
 from simhum_sim_bridge.tasks import TASKS, Task, get_task
 
 SETTLE_S = 0.5  # keep simulating after the plan ends, so a placed object comes to rest
+PERTURB_TAU_S = 0.6  # correlation time of the perturbation offset
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,7 @@ class EpisodeSpec:
     control_hz: float = 10.0
     joint_state_hz: float = 50.0
     scene: SceneConfig = field(default_factory=SceneConfig)
+    perturb: float = 0.0  # metres: std of the expert's executed offset (DART); 0: none
 
     def __post_init__(self) -> None:
         get_task(self.task)
@@ -45,6 +53,8 @@ class EpisodeSpec:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed}")
         if not self.control_hz > 0:
             raise ValueError(f"control_hz must be positive, got {self.control_hz}")
+        if not self.perturb >= 0:
+            raise ValueError(f"perturb must be a non-negative distance, got {self.perturb}")
         steps = self.scene.physics_hz / self.control_hz
         if abs(steps - round(steps)) > 1e-9:
             raise ValueError(
@@ -53,8 +63,9 @@ class EpisodeSpec:
 
     @property
     def episode_id(self) -> str:
-        """A stable name: task, domain, split and seed."""
-        return f"{self.task}-{self.domain}-{self.split}-{self.seed:06d}"
+        """A stable name: task, domain, split and seed (and ``-dart`` when perturbed)."""
+        name = f"{self.task}-{self.domain}-{self.split}-{self.seed:06d}"
+        return f"{name}-dart" if self.perturb > 0 else name
 
 
 class EpisodeSink(Protocol):
@@ -104,6 +115,28 @@ def ready_pose(robot: RobotDescription) -> np.ndarray:
     return _ready(robot).copy()
 
 
+def perturbation(spec: EpisodeSpec, plan: WaypointPlan, ticks: int) -> np.ndarray:
+    """The executed offset [ticks, 3] of a perturbed expert (zeros when ``spec.perturb`` is
+    0): a horizontal Ornstein-Uhlenbeck path, its std ``perturb`` times a per-episode scale
+    in [0.3, 1], kept through the travel above the object and faded out over the approach
+    (the plan's first two waypoints), so that the grasp or contact itself is the expert's."""
+    out = np.zeros((ticks, 3))
+    if spec.perturb == 0:
+        return out
+    rng = np.random.default_rng([spec.seed, 777])
+    period = 1.0 / spec.control_hz
+    decay = np.exp(-period / PERTURB_TAU_S)
+    sigma = spec.perturb * rng.uniform(0.3, 1.0)
+    offset = rng.normal(0.0, sigma, 2)
+    above, contact = plan.times[1], plan.times[2]
+    fade = above + 0.3 * (contact - above)
+    for k in range(ticks):
+        t = (k + 1) * period  # the command's time
+        out[k, :2] = offset * np.clip((contact - t) / (contact - fade), 0.0, 1.0)
+        offset = decay * offset + np.sqrt(1 - decay**2) * rng.normal(0.0, sigma, 2)
+    return out
+
+
 class _Forward:
     """Passes the runner's streams to an episode sink; the episode's end is decided by the
     caller after the expert's plan has finished."""
@@ -144,11 +177,14 @@ def run_episode(
     forward = _Forward(sink)
     period = 1.0 / spec.control_hz
     ticks = int(np.ceil(min(expert.plan.duration + SETTLE_S, scene.task.duration_s) / period))
+    offsets = perturbation(spec, expert.plan, ticks)
+    executed = q
     try:
         for k in range(ticks):
             t = k * period
-            q = expert.act(t + period, q)
-            runner.send(robot.joint_names, [period], q[None], stamp=t)
+            q = expert.act(t + period, q)  # the clean plan: what is recorded
+            executed = expert.act(t + period, executed, offsets[k]) if spec.perturb > 0 else q
+            runner.send(robot.joint_names, [period], executed[None], stamp=t)
             if sink is not None:
                 sink.command(t, q, period)
             runner.advance(t + period, forward)

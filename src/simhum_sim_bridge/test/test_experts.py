@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from simhum_sim_bridge.rollout import EpisodeSpec, run_episode
+from simhum_sim_bridge.experts import plan_for
+from simhum_sim_bridge.rollout import EpisodeSpec, perturbation, run_episode, sample_episode
 from simhum_sim_bridge.tasks import TASKS
 
 SEEDS = range(20)
@@ -41,3 +43,29 @@ def test_doing_nothing_fails(robot, camera) -> None:
         for _ in range(500):
             scene.step(q)
         assert not scene.success(), task
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_perturbed_expert_still_succeeds(robot, camera, task: str) -> None:
+    # DART: the executed offset fades out before the object is reached
+    results = [
+        run_episode(
+            robot, camera, EpisodeSpec(task, "sim", seed, perturb=0.03), render=False
+        ).success
+        for seed in range(6)
+    ]
+    assert sum(results) >= 5, f"{task}: {results}"
+
+
+def test_perturbation_is_off_the_path_before_the_object_only() -> None:
+    spec = EpisodeSpec("pick_place", "sim", 3, perturb=0.03)
+    scene_layout = sample_episode(spec)
+    plan = plan_for(scene_layout[0], scene_layout[2])
+    ticks = int(np.ceil(plan.duration * spec.control_hz))
+    offsets = perturbation(spec, plan, ticks)
+    contact = int(np.ceil(plan.times[2] * spec.control_hz))
+    assert np.abs(offsets[: contact // 2]).max() > 0.002
+    assert not offsets[contact:].any() and not offsets[:, 2].any()
+    assert np.array_equal(offsets, perturbation(spec, plan, ticks))  # a function of the seed
+    assert not perturbation(EpisodeSpec("pick_place", "sim", 3), plan, ticks).any()
+    assert spec.episode_id.endswith("-dart")

@@ -143,6 +143,7 @@ def test_split_defaults_per_domain() -> None:
         seed=3,
         split=None,
         control_hz=10.0,
+        perturb=0.0,
         width=32,
         height=32,
     )
