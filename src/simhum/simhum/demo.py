@@ -66,6 +66,7 @@ def step(title: str, command: list[str], done: Path | None, log: list[dict]) -> 
 def run_demo(preset_name: str, out: Path, workers: int) -> int:
     """The whole pipeline; returns 0 when every stage ran."""
     from simhum.evaluate import IN_DISTRIBUTION, OUT_OF_DISTRIBUTION, print_report, run_evaluation
+    from simhum_sim_bridge.rollout import DEMO_PERTURB_M
 
     preset = PRESETS[preset_name]
     out.mkdir(parents=True, exist_ok=True)
@@ -89,6 +90,8 @@ def run_demo(preset_name: str, out: Path, workers: int) -> int:
             "sim",
             "-n",
             f"{preset.sim_episodes}",
+            "--perturb",
+            str(DEMO_PERTURB_M),
         ],
         None,
         log,
@@ -119,6 +122,8 @@ def run_demo(preset_name: str, out: Path, workers: int) -> int:
             str(preset.real_episodes),
             "--seed",
             "50000",
+            "--perturb",
+            str(DEMO_PERTURB_M),
         ],
         None,
         log,

@@ -21,6 +21,7 @@ from simhum_description.controllers import controller_parameters
 from simhum_description.paths import default_calibration, default_controllers, default_urdf
 from simhum_description.pose_math import quaternion_from_matrix
 from simhum_description.robot import load_robot
+from simhum_human_capture.frame_sources import SourceError, check_source_spec
 from simhum_policy_node.onnx_policy import PolicyContract, PolicyContractError, parse_contract
 from simhum_sim_bridge.grid import SPLITS
 
@@ -77,6 +78,11 @@ class Bringup:
                 "mode real needs a camera: camera:=<device index, /dev path, video file, "
                 "image folder or realsense>"
             )
+        if self.mode == "real":
+            try:  # an unknown camera is refused before any process starts
+                check_source_spec(self.camera)
+            except SourceError as err:
+                raise ValueError(f"camera:={err}") from None
         if self.split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got '{self.split}'")
         if self.policy and not Path(self.policy).is_file():

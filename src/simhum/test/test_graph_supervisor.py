@@ -73,6 +73,8 @@ def test_bad_bringup_arguments(tmp_path) -> None:
         Bringup(mode="hybrid")
     with pytest.raises(ValueError, match="mode real needs a camera"):
         Bringup(mode="real")  # camera defaults to sim
+    with pytest.raises(ValueError, match=r"camera:=/no/such\.mp4: no such video file"):
+        Bringup(mode="real", camera="/no/such.mp4", run_dir=str(tmp_path))
     with pytest.raises(ValueError, match="split must be one of"):
         Bringup(split="outer")
     with pytest.raises(ValueError, match="policy file not found"):

@@ -200,3 +200,13 @@ def test_every_packaged_baseline_config_loads() -> None:
     assert len(hashes) == len(packaged)
     with pytest.raises(ConfigError, match=r"base\.yaml"):
         load_experiment("base")
+
+
+def test_robot_demonstrations_are_dart_perturbed(smoke: Path) -> None:
+    """Sim and proxy-real robot demonstrations carry corrections (DART); human ones do not."""
+    ids = [p.name for p in smoke.rglob("metadata.yaml") for p in [p.parent]]
+    robot = [i for i in ids if "-sim-" in i or "-real-" in i]
+    human = [i for i in ids if "-human_wild-" in i]
+    assert robot and human
+    assert all(i.endswith("-dart") for i in robot), robot
+    assert not any(i.endswith("-dart") for i in human)

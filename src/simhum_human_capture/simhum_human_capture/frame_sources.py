@@ -51,9 +51,8 @@ class OpenCVSource(FrameSource):
         import cv2
 
         self._cv2 = cv2
+        check_source_spec(target)
         is_file = Path(target).is_file()
-        if not is_file and not target.isdigit() and not target.startswith("/dev/"):
-            raise SourceError(f"{target}: no such video file or camera device")
         self._capture = cv2.VideoCapture(int(target) if target.isdigit() else target)
         if not self._capture.isOpened():
             raise SourceError(f"{target}: cannot be opened as a camera or video")
@@ -159,6 +158,18 @@ class RealSenseSource(FrameSource):
 
     def close(self) -> None:
         self._pipeline.stop()
+
+
+def check_source_spec(spec: str) -> None:
+    """Raise SourceError unless ``spec`` names a source: 'realsense', a device index, a /dev
+    path, an existing video file or an existing folder of images."""
+    target = Path(spec)
+    if spec == "realsense" or spec.isdigit() or spec.startswith("/dev/") or target.exists():
+        return
+    raise SourceError(
+        f"{spec}: no such video file, image folder or camera device (give a device index, "
+        "a /dev path, a video file, a folder of images, or realsense)"
+    )
 
 
 def open_source(spec: str, loop: bool = False) -> FrameSource:
