@@ -28,6 +28,9 @@ from simhum_sim_bridge.tasks import TASKS, Task, get_task
 
 SETTLE_S = 0.5  # keep simulating after the plan ends, so a placed object comes to rest
 PERTURB_TAU_S = 0.6  # correlation time of the perturbation offset
+# the perturbation the pipeline's robot demonstrations get (simhum demo, simhum study):
+# measured in the sim look, clean demonstrations 0/14, perturbed ones 7/14
+DEMO_PERTURB_M = 0.03
 
 
 @dataclass(frozen=True)
