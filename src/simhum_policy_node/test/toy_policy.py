@@ -115,20 +115,22 @@ def write_toy_policy(folder: Path, chunk: int = CHUNK, **overrides: str) -> Path
     return path
 
 
-def write_joint_position_policy(
+def write_constant_robot_policy(
     folder: Path,
     robot: RobotDescription,
-    target: np.ndarray,
+    action: np.ndarray,
+    space: str,
+    layout: list,
     image_size: int = 32,
     **overrides: str,
 ) -> Path:
-    """A joint-position policy for ``robot`` whose every action is ``target`` (to 1e-5 rad):
-    the toy graphs with a negligible action spread around an action mean of ``target``."""
+    """A policy for ``robot`` whose every action is ``action`` (to 1e-6 in normalised
+    units): the toy graphs with a negligible action spread around an action mean of it."""
     normalization = {
         "proprio_mean": [0.0] * 10,
         "proprio_std": [1.0] * 10,
-        "action_mean": [float(v) for v in target],
-        "action_std": [1e-6] * robot.dof,
+        "action_mean": [float(v) for v in action],
+        "action_std": [1e-6] * len(action),
     }
     robot_contract = {
         "joint_names": json.dumps(list(robot.joint_names)),
@@ -137,12 +139,26 @@ def write_joint_position_policy(
         "image_height": str(image_size),
         "proprio_dim": "10",
         "proprio_layout": json.dumps(ROBOT_PROPRIO_LAYOUT),
-        "action_space": "joint_positions",
-        "action_dim": str(robot.dof),
-        "action_layout": json.dumps([["joint_positions", 0, robot.dof]]),
+        "action_space": space,
+        "action_dim": str(len(action)),
+        "action_layout": json.dumps(layout),
         "normalization": json.dumps(normalization),
     }
     return write_toy_policy(folder, CHUNK, **{**robot_contract, **overrides})
+
+
+def write_joint_position_policy(
+    folder: Path,
+    robot: RobotDescription,
+    target: np.ndarray,
+    image_size: int = 32,
+    **overrides: str,
+) -> Path:
+    """A joint-position policy for ``robot`` whose every action is ``target`` (to 1e-5 rad)."""
+    layout = [["joint_positions", 0, robot.dof]]
+    return write_constant_robot_policy(
+        folder, robot, target, "joint_positions", layout, image_size, **overrides
+    )
 
 
 def fail_on_lit_pixels(path: Path) -> Path:
@@ -174,24 +190,7 @@ def write_relative_ee_policy(
     **overrides: str,
 ) -> Path:
     """A relative_ee policy for ``robot`` whose every action is ``action`` (10 numbers: the
-    target tool pose in the current tool frame as position + 6D rotation, and the aperture),
-    to 1e-6: the toy graphs with a negligible action spread around an action mean of it."""
-    normalization = {
-        "proprio_mean": [0.0] * 10,
-        "proprio_std": [1.0] * 10,
-        "action_mean": [float(v) for v in action],
-        "action_std": [1e-6] * 10,
-    }
-    robot_contract = {
-        "joint_names": json.dumps(list(robot.joint_names)),
-        "tool_frame": robot.tool_frame,
-        "image_width": str(image_size),
-        "image_height": str(image_size),
-        "proprio_dim": "10",
-        "proprio_layout": json.dumps(ROBOT_PROPRIO_LAYOUT),
-        "action_space": "relative_ee",
-        "action_dim": "10",
-        "action_layout": json.dumps(ROBOT_PROPRIO_LAYOUT),
-        "normalization": json.dumps(normalization),
-    }
-    return write_toy_policy(folder, CHUNK, **{**robot_contract, **overrides})
+    target tool pose in the current tool frame as position + 6D rotation, and the aperture)."""
+    return write_constant_robot_policy(
+        folder, robot, action, "relative_ee", ROBOT_PROPRIO_LAYOUT, image_size, **overrides
+    )
