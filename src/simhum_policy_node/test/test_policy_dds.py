@@ -221,12 +221,20 @@ def test_malformed_joint_states_are_ignored(tiny_policy, start_node, ros_node, s
     publisher = ros_node.create_publisher(JointState, TOPICS.joint_states, 10)
     assert spin(lambda: publisher.get_subscription_count() >= 2)  # the policy node's too
     names = list(robot.joint_names)
-    for positions in ([], [float("nan")] * len(names)):
-        publisher.publish(JointState(name=names, position=positions))
+    # the node keeps only the latest joint state (depth 1), so the bridge's own may overwrite
+    # a bad one before it is read: send them until the node has said it ignored one
+    bad = [JointState(name=names, position=p) for p in ([], [float("nan")] * len(names))]
+
+    def ignored() -> bool:
+        for msg in bad:  # stamped now in simulated time (older ones are another episode's)
+            msg.header.stamp = watch.joints[-1].header.stamp
+            publisher.publish(msg)
+        return "joint_states ignored" in policy.output()
+
+    assert spin(ignored, timeout=30), policy.output()
     sent = len(watch.commands)
     assert spin(lambda: len(watch.commands) >= sent + 5, timeout=30), policy.output()
     assert policy.proc.poll() is None
-    assert "joint_states ignored" in policy.output()
 
 
 def test_lifecycle_configure_activate_deactivate(
