@@ -114,8 +114,8 @@ def spin(ros_node):
 @pytest.fixture(scope="session")
 def robot():
     """The default SimHum robot, from the shared URDF."""
-    from simhum_description import load_robot
-    from simhum_description.paths import default_urdf
+    from simhum_core import load_robot
+    from simhum_core.paths import default_urdf
 
     return load_robot(default_urdf())
 
@@ -123,7 +123,7 @@ def robot():
 @pytest.fixture(scope="session")
 def camera():
     """The shared camera calibration."""
-    from simhum_description import load_calibration
-    from simhum_description.paths import default_calibration
+    from simhum_core import load_calibration
+    from simhum_core.paths import default_calibration
 
     return load_calibration(default_calibration())

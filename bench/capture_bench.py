@@ -22,8 +22,8 @@ from PIL import Image as PILImage
 
 from simhum.graph import NodeDecl
 from simhum.supervisor import Supervisor
-from simhum_description import load_calibration
-from simhum_description.paths import default_calibration
+from simhum_core import load_calibration
+from simhum_core.paths import default_calibration
 from simhum_human_capture.hand_tracking import HandTracker, default_model_path
 from simhum_human_capture.proxy_human import run_human_episode
 from simhum_sim_bridge.rollout import EpisodeSpec
@@ -96,9 +96,9 @@ def pipeline_latency(frames, seconds: float) -> dict[str, np.ndarray]:
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
 
-    from simhum_description.ros_messages import from_time
-    from simhum_description.topics import load_topics
+    from simhum_core.topics import load_topics
     from simhum_msgs.msg import EndEffectorTarget
+    from simhum_ros.messages import from_time
 
     topics = load_topics()
     folder = Path(tempfile.mkdtemp())

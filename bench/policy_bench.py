@@ -84,7 +84,7 @@ def default_model(folder: Path) -> Path:
 
 def in_process_sampling_ms(policy_path: Path, repeats: int = 30) -> float:
     """Median time of one action-chunk sample with onnxruntime in this process."""
-    from simhum_policy_node.onnx_policy import OnnxPolicy
+    from simhum_core.onnx_policy import OnnxPolicy
 
     policy = OnnxPolicy(policy_path, providers=["CPUExecutionProvider"])
     c = policy.contract
@@ -107,9 +107,9 @@ def through_dds(policy_path: Path, seconds: float) -> dict:
     from trajectory_msgs.msg import JointTrajectory
 
     from simhum.graph import policy_image_size
-    from simhum_description.ros_messages import from_time
-    from simhum_description.topics import load_topics
+    from simhum_core.topics import load_topics
     from simhum_msgs.msg import PolicyStatus
+    from simhum_ros.messages import from_time
 
     topics = load_topics()
     width, height = policy_image_size(str(policy_path))

@@ -21,8 +21,8 @@ import mujoco
 
 from simhum.graph import NodeDecl
 from simhum.supervisor import Supervisor
-from simhum_description import load_calibration, load_robot
-from simhum_description.paths import default_calibration, default_urdf
+from simhum_core import load_calibration, load_robot
+from simhum_core.paths import default_calibration, default_urdf
 from simhum_sim_bridge.generate import main as generate
 from simhum_sim_bridge.render import CameraRenderer
 from simhum_sim_bridge.rollout import EpisodeSpec, make_scene, ready_pose
@@ -135,7 +135,7 @@ def generation(episodes: int, workers: int) -> tuple[float, int, int]:
             ]
         )
         elapsed = time.perf_counter() - start
-        from simhum_description.episode_bag import read_metadata
+        from simhum_core.episode_bag import read_metadata
 
         bags = [p for p in Path(out).glob("*/*/*") if not p.name.startswith(".")]
         ok = sum(read_metadata(b).success for b in bags)

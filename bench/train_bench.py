@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from simhum_description import load_calibration, load_robot
-from simhum_description.paths import default_calibration, default_urdf
-from simhum_description.topics import load_topics
-from simhum_policy_node.onnx_policy import OnnxPolicy
+from simhum_core import load_calibration, load_robot
+from simhum_core.onnx_policy import OnnxPolicy
+from simhum_core.paths import default_calibration, default_urdf
+from simhum_core.topics import load_topics
 from simhum_sim_bridge.generate import main as generate
 from simhum_train import keys, states
 from simhum_train.action_space import action_spaces
@@ -63,9 +63,7 @@ class NaiveLoader:
         self.space = action_spaces("relative_ee", self.robot.dof)[keys.ROBOT]
 
     def sample(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        raw = read_episode(
-            self.bags[rng.integers(len(self.bags))], self.topics, self.robot.joint_names, IMAGE
-        )
+        raw = read_episode(self.bags[rng.integers(len(self.bags))], self.topics, self.robot, IMAGE)
         episode = align_episode(raw, 0.015, keys.ROBOT)
         n = len(episode.stamps)
         i = int(rng.integers(n))

@@ -12,9 +12,9 @@ mkdir -p "$stage"
 # mutmut names mutants by path: put each package folder at the top, so that the path
 # simhum_policy_node/controller.py is the module simhum_policy_node.controller.
 ln -s "$root/src/simhum_policy_node/simhum_policy_node" "$stage/simhum_policy_node"
-ln -s "$root/src/simhum_description/simhum_description" "$stage/simhum_description"
+ln -s "$root/src/simhum_core/simhum_core" "$stage/simhum_core"
 ln -s "$root/src/simhum_policy_node/test" "$stage/test_policy_node"
-ln -s "$root/src/simhum_description/test" "$stage/test_description"
+ln -s "$root/src/simhum_core/test" "$stage/test_core"
 cp "$root/pyproject.toml" "$root/conftest.py" "$stage/"
 cd "$stage"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}

@@ -14,9 +14,10 @@ import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from simhum_description.topics import load_topics
+from simhum_core.topics import load_topics
 from simhum_msgs.msg import PolicyStatus
 from simhum_msgs.srv import Record, ResetScene
 from simhum_sim_bridge.domains import DOMAINS
@@ -60,11 +61,12 @@ class Fuzzer:
         """A valid trajectory within the limits, then zero to three mutations."""
         robot, rng = self.robot, self.rng
         k = int(rng.integers(1, 5))
-        positions = rng.uniform(robot.lower, robot.upper, size=(k, robot.dof))
+        arm = robot.indices(robot.arm_joint_names)  # the trajectory controller's joints
+        positions = rng.uniform(robot.lower[arm], robot.upper[arm], size=(k, len(arm)))
         # waypoints up to 3 s apart, the first one often within a few control steps (so
         # that the segments after it run before the next message replaces the trajectory)
         times = np.cumsum([rng.choice([0.02, 1.0]), *rng.uniform(0.1, 3.0, size=k - 1)])
-        msg = JointTrajectory(joint_names=list(robot.joint_names))
+        msg = JointTrajectory(joint_names=list(robot.arm_joint_names))
         msg.points = [
             JointTrajectoryPoint(
                 positions=p.tolist(),
@@ -75,6 +77,16 @@ class Fuzzer:
         for _ in range(int(rng.integers(4))):
             self.mutate_trajectory(msg)
         return msg
+
+    def gripper(self) -> Float64MultiArray:
+        """A gripper command: within the limits, huge or non-finite, or of any size."""
+        rng, robot = self.rng, self.robot
+        n = len(robot.gripper_command_joint_names) if rng.random() < 0.7 else rng.integers(4)
+        grip = robot.indices(robot.gripper_command_joint_names)
+        values = rng.uniform(robot.lower[grip].min(), robot.upper[grip].max(), size=n)
+        if n and rng.random() < 0.3:
+            values[int(rng.integers(n))] = float(self.pick(HUGE))
+        return Float64MultiArray(data=values.tolist())
 
     def mutate_trajectory(self, msg: JointTrajectory) -> None:
         rng, points = self.rng, msg.points
@@ -227,17 +239,19 @@ def test_fuzz_bridge_recorder_and_policy_over_dds(
     ros_node.create_subscription(JointState, COMMANDED, commanded.append, 100)
     ros_node.create_subscription(PolicyStatus, TOPICS.policy_status, status.append, 10)
     trajectories = ros_node.create_publisher(JointTrajectory, TOPICS.joint_trajectory, 10)
+    gripper = ros_node.create_publisher(Float64MultiArray, TOPICS.gripper_command, 10)
     images = ros_node.create_publisher(Image, TOPICS.camera_image, qos_profile_sensor_data)
     reset = ros_node.create_client(ResetScene, TOPICS.reset_scene)
     record = ros_node.create_client(Record, TOPICS.record)
     assert reset.wait_for_service(timeout_sec=60) and record.wait_for_service(timeout_sec=60), (
         log()
     )
-    # every subscriber of the fuzzed topics is matched: bridge and recorder on trajectories,
-    # policy and recorder on images; the policy runs
+    # every subscriber of the fuzzed topics is matched: bridge and recorder on trajectories
+    # and gripper commands, policy and recorder on images; the policy runs
     assert spin(
         lambda: (
             trajectories.get_subscription_count() >= 2
+            and gripper.get_subscription_count() >= 2
             and images.get_subscription_count() >= 2
             and len(status) > 0
         ),
@@ -249,13 +263,14 @@ def test_fuzz_bridge_recorder_and_policy_over_dds(
         "ResetScene": Service(reset, fuzz.reset_request),
         "Record": Service(record, fuzz.record_request),
     }
-    sent = {"JointTrajectory": 0, "Image": 0}
+    sent = {"JointTrajectory": 0, "Float64MultiArray": 0, "Image": 0}
     deadline = time.monotonic() + FUZZ_S
     while time.monotonic() < deadline:
         trajectories.publish(fuzz.trajectory())
+        gripper.publish(fuzz.gripper())
         images.publish(fuzz.image())
-        sent["JointTrajectory"] += 1
-        sent["Image"] += 1
+        for name in sent:
+            sent[name] += 1
         for service in services.values():
             service.poke()
         spin(lambda: False, timeout=0.01)  # let the answers and joint states in

@@ -12,13 +12,14 @@ from catkin_pkg.package import parse_package
 ROOT = Path(__file__).resolve().parents[1]
 ROS_PACKAGES = sorted(p.parent for p in (ROOT / "src").glob("*/package.xml"))
 # Plain-Python core modules: never import rclpy (nodes are thin adapters over them).
-CORE_PACKAGES = ["simhum_description/simhum_description", "simhum_train/simhum_train"]
+CORE_PACKAGES = ["simhum_core/simhum_core", "simhum_train/simhum_train"]
 
 
 def test_layout_of_the_design_card() -> None:
     for path in [
         "src/simhum_msgs",
         "src/simhum_description",
+        "src/simhum_core",
         "src/simhum_sim_bridge",
         "src/simhum_human_capture",
         "src/simhum_policy_node",
@@ -104,16 +105,35 @@ def test_robot_requirements_check_fails_when_numpy_2_creeps_in(tmp_path: Path) -
     assert unknown.returncode == 2 and "robot-requirements-riscv64.txt" in unknown.stderr
 
 
+def imports_of(folder: Path) -> set[str]:
+    """Top-level module names imported anywhere under ``folder``."""
+    found = set()
+    for path in folder.rglob("*.py"):
+        found |= set(
+            re.findall(r"^\s*(?:import|from)\s+([A-Za-z_]\w*)", path.read_text(), re.MULTILINE)
+        )
+    return found
+
+
 @pytest.mark.parametrize("package", CORE_PACKAGES)
 def test_core_never_imports_rclpy(package: str) -> None:
-    """Only the ROS adapter modules (ros_*.py) may import rclpy."""
-    offenders = [
-        str(path.relative_to(ROOT))
-        for path in (ROOT / "src" / package).rglob("*.py")
-        if not path.name.startswith("ros_")
-        and re.search(r"^\s*(import|from)\s+rclpy\b", path.read_text(), re.MULTILINE)
-    ]
-    assert not offenders
+    assert "rclpy" not in imports_of(ROOT / "src" / package)
+
+
+def test_training_imports_no_ros_package() -> None:
+    """Training needs the core only: no node package, message package or the description
+    package (whose files it reads through simhum_core)."""
+    ros = {p.name for p in ROS_PACKAGES} - {"simhum_core"}
+    imported = imports_of(ROOT / "src" / "simhum_train" / "simhum_train")
+    assert "simhum_core" in imported
+    assert sorted(imported & (ros | {"rclpy", "rosidl_runtime_py"})) == []
+    assert not any(name.endswith("_msgs") for name in imported)
+
+
+def test_description_package_is_data_only() -> None:
+    description = ROOT / "src" / "simhum_description"
+    assert parse_package(description).get_build_type() == "ament_cmake"
+    assert not list(description.rglob("*.py"))
 
 
 # What an import needs from rosdep (the key a package.xml declares), and the imports that
@@ -141,11 +161,7 @@ def test_manifest_declares_what_the_code_imports(package_dir: Path) -> None:
     package = parse_package(package_dir)
     declared = {d.name for d in package.exec_depends + package.build_export_depends}
     declared |= {d.name for d in package.build_depends}
-    imported = set()
-    for path in (package_dir / package.name).rglob("*.py"):
-        imported |= set(
-            re.findall(r"^\s*(?:import|from)\s+([A-Za-z_]\w*)", path.read_text(), re.MULTILINE)
-        )
+    imported = imports_of(package_dir / package.name)
     needed = {
         ROSDEP_KEYS.get(name, name)
         for name in imported

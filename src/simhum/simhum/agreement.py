@@ -26,9 +26,9 @@ import numpy as np
 
 from simhum.lockstep import LockstepSettings, evaluate_lockstep
 from simhum.variants import evaluation_seeds, get_variant
-from simhum_description.kinematics import IKSolver
-from simhum_description.robot import RobotDescription, load_robot
-from simhum_policy_node.onnx_policy import OnnxPolicy
+from simhum_core.kinematics import IKSolver
+from simhum_core.onnx_policy import OnnxPolicy
+from simhum_core.robot import RobotDescription, load_robot
 
 
 @dataclass(frozen=True)
@@ -50,10 +50,10 @@ class GraphWatch:
         from rclpy.executors import SingleThreadedExecutor
         from sensor_msgs.msg import JointState
 
-        from simhum_description.ros_messages import from_time
-        from simhum_description.ros_node import EVENTS_QOS
-        from simhum_description.topics import load_topics
+        from simhum_core.topics import load_topics
         from simhum_msgs.msg import EpisodeEvent
+        from simhum_ros.messages import from_time
+        from simhum_ros.node import EVENTS_QOS
 
         self.rclpy, self.EpisodeEvent, self.from_time = rclpy, EpisodeEvent, from_time
         self.joint_names = joint_names

@@ -45,8 +45,8 @@ PRESETS = {
 
 def image_size(width: int) -> tuple[int, int]:
     """Training image (width, height): the calibrated camera's aspect ratio at ``width``."""
-    from simhum_description.calibration import load_calibration
-    from simhum_description.paths import default_calibration
+    from simhum_core.calibration import load_calibration
+    from simhum_core.paths import default_calibration
 
     camera = load_calibration(default_calibration())
     return width, max(1, round(width * camera.height / camera.width))

@@ -56,10 +56,10 @@ class EvaluationClient:
     def __init__(self) -> None:
         import rclpy
 
-        from simhum_description.ros_node import EVENTS_QOS
-        from simhum_description.topics import load_topics
+        from simhum_core.topics import load_topics
         from simhum_msgs.msg import EpisodeEvent, PolicyStatus
         from simhum_msgs.srv import Record, ResetScene
+        from simhum_ros.node import EVENTS_QOS
 
         self.rclpy = rclpy
         rclpy.init()

@@ -16,13 +16,17 @@ from pathlib import Path
 
 import yaml
 
-from simhum_description.calibration import load_calibration
-from simhum_description.controllers import controller_parameters
-from simhum_description.paths import default_calibration, default_controllers, default_urdf
-from simhum_description.pose_math import quaternion_from_matrix
-from simhum_description.robot import load_robot
+from simhum_core.calibration import load_calibration
+from simhum_core.controllers import (
+    GRIPPER_CONTROLLER,
+    TRAJECTORY_CONTROLLER,
+    controller_parameters,
+)
+from simhum_core.onnx_policy import PolicyContract, PolicyContractError, parse_contract
+from simhum_core.paths import default_calibration, default_controllers, default_urdf
+from simhum_core.pose_math import quaternion_from_matrix
+from simhum_core.robot import load_robot
 from simhum_human_capture.frame_sources import SourceError, check_source_spec
-from simhum_policy_node.onnx_policy import PolicyContract, PolicyContractError, parse_contract
 from simhum_sim_bridge.grid import SPLITS
 
 MODES = ("sim", "real")
@@ -204,7 +208,11 @@ def declare_graph(b: Bringup) -> list[NodeDecl]:
         )
         controllers = Path(b.run_dir).resolve() / "ros2_controllers.yaml"
         controllers.parent.mkdir(parents=True, exist_ok=True)
-        controllers.write_text(yaml.safe_dump(controller_parameters(robot, default_controllers())))
+        params = controller_parameters(robot, default_controllers())
+        controllers.write_text(yaml.safe_dump(params))
+        # the arm's and the gripper's controllers, activated together: the start pose waits
+        # for both
+        commanded = tuple(c for c in (TRAJECTORY_CONTROLLER, GRIPPER_CONTROLLER) if c in params)
         description = {"robot_description": robot.urdf_xml, **time}
         nodes += [
             NodeDecl(
@@ -237,7 +245,7 @@ def declare_graph(b: Bringup) -> list[NodeDecl]:
                 "controller_manager",
                 "spawner",
                 None,
-                arguments=("joint_trajectory_controller", "--param-file", str(controllers)),
+                arguments=(*commanded, "--param-file", str(controllers)),
                 oneshot=True,
             ),
             NodeDecl(

@@ -33,12 +33,12 @@ import numpy as np
 
 from simhum.evaluate import VariantResult
 from simhum.variants import SEED_SETS, VARIANTS, evaluation_seeds, get_variant
-from simhum_description.calibration import CameraCalibration, load_calibration
-from simhum_description.paths import default_calibration, default_urdf
-from simhum_description.robot import RobotDescription, load_robot
+from simhum_core.calibration import CameraCalibration, load_calibration
+from simhum_core.onnx_policy import OnnxPolicy, PolicyContract
+from simhum_core.paths import default_calibration, default_urdf
+from simhum_core.robot import RobotDescription, load_robot
 from simhum_policy_node.controller import DEFAULT_STREAM_POINTS, PolicyController
 from simhum_policy_node.ensembling import DEFAULT_DECAY
-from simhum_policy_node.onnx_policy import OnnxPolicy, PolicyContract
 from simhum_policy_node.safety import SafetyLimits
 from simhum_sim_bridge.rollout import EpisodeSpec, make_scene, ready_pose
 from simhum_sim_bridge.runner import Rates, SimRunner
@@ -182,7 +182,7 @@ def run_lockstep_episode(
                 latencies.append(result.inference_ms)  # what PolicyStatus reports when running
                 points = result.trajectory  # streamed as the node does: point k at (k + 1) periods
                 times = period * np.arange(1, len(points) + 1)
-                runner.send(robot.joint_names, times, points, stamp=now)
+                runner.command(times, points, stamp=now)
             tick += 1
     finally:
         runner.close()

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from simhum_description.calibration import CameraCalibration, load_calibration
-from simhum_description.paths import default_calibration, default_urdf
-from simhum_description.robot import RobotDescription, load_robot
-from simhum_policy_node.onnx_policy import OnnxPolicy, PolicyContract
+from simhum_core.calibration import CameraCalibration, load_calibration
+from simhum_core.onnx_policy import OnnxPolicy, PolicyContract
+from simhum_core.paths import default_calibration, default_urdf
+from simhum_core.robot import RobotDescription, load_robot
 from simhum_sim_bridge.rollout import EpisodeSpec, run_episode
 from simhum_train.action_space import action_spaces
 from simhum_train.keys import ROBOT

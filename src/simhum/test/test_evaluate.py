@@ -15,7 +15,7 @@ import pytest
 
 from simhum.demo import PRESETS, image_size, step
 from simhum.evaluate import VariantResult, plot, print_report, run_episode
-from simhum_description.ros_messages import to_time
+from simhum_ros.messages import to_time
 
 
 class FakeGraph:

@@ -18,9 +18,9 @@ from toy_policy import write_toy_policy
 from simhum.cli import main
 from simhum.graph import Bringup, NodeDecl, declare_graph
 from simhum.supervisor import Supervisor, SupervisorError
-from simhum_description.calibration import load_calibration
-from simhum_description.paths import default_calibration
-from simhum_description.pose_math import matrix_from_quaternion
+from simhum_core.calibration import load_calibration
+from simhum_core.paths import default_calibration
+from simhum_core.pose_math import matrix_from_quaternion
 
 
 def test_sim_graph(tmp_path) -> None:
@@ -63,7 +63,11 @@ def test_real_graph_declares_ros2_control(tmp_path) -> None:
     assert (value["--frame-id"], value["--child-frame-id"]) == ("base_link", camera.frame_id)
     controllers = yaml.safe_load((tmp_path / "ros2_controllers.yaml").read_text())
     joints = controllers["joint_trajectory_controller"]["ros__parameters"]["joints"]
-    assert joints[0] == "shoulder_pan_joint" and len(joints) == 8
+    assert joints[0] == "shoulder_pan_joint" and len(joints) == 6
+    gripper = controllers["gripper_controller"]["ros__parameters"]["joints"]
+    assert gripper == ["left_finger_joint"]  # the right finger mimics it
+    spawned = by_name["spawner_joint_trajectory_controller"].arguments
+    assert spawned[:2] == ("joint_trajectory_controller", "gripper_controller")
     with pytest.raises(SupervisorError, match="come from a ROS 2 installation"):
         Supervisor(nodes, tmp_path)
 

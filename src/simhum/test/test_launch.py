@@ -129,7 +129,7 @@ def test_sim_mode_runs_through_ros2_launch(tmp_path, robot, ros_env, ros_node, s
     from sensor_msgs.msg import JointState
     from trajectory_msgs.msg import JointTrajectory
 
-    from simhum_description.topics import load_topics
+    from simhum_core.topics import load_topics
     from simhum_sim_bridge.rollout import ready_pose
 
     topics = load_topics()

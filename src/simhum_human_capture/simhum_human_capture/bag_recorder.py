@@ -23,8 +23,8 @@ from pathlib import Path
 
 import yaml
 
-from simhum_description.episode_bag import METADATA_KEY, STAGING, EpisodeMetadata, typestore
-from simhum_description.paths import is_plain_name
+from simhum_core.episode_bag import METADATA_KEY, STAGING, EpisodeMetadata, typestore
+from simhum_core.paths import is_plain_name
 
 RECORDING = ".recording"
 BROKEN = ".broken"  # leftovers that cannot be recovered, set aside (the dataset skips dot-folders)

@@ -10,13 +10,13 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
-from simhum_description.calibration import load_calibration
-from simhum_description.paths import default_calibration
-from simhum_description.ros_messages import camera_info_msg, image_msg, to_time
-from simhum_description.ros_node import declare, run
-from simhum_description.topics import load_topics
+from simhum_core.calibration import load_calibration
+from simhum_core.paths import default_calibration
+from simhum_core.topics import load_topics
 from simhum_human_capture.frame_fit import fit_frame
 from simhum_human_capture.frame_sources import open_source
+from simhum_ros.messages import camera_info_msg, image_msg, to_time
+from simhum_ros.node import declare, run
 
 PARAMETERS = {
     "source": (

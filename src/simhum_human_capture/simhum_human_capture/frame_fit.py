@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from simhum_description.calibration import CameraCalibration
+from simhum_core.calibration import CameraCalibration
 
 
 def crop_window(width: int, height: int, aspect: float) -> tuple[int, int, int, int]:

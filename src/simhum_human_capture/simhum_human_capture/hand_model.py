@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simhum_description.pose_math import WRIST
+from simhum_core.pose_math import WRIST
 
 THUMB = (1, 2, 3, 4)
 INDEX = (5, 6, 7, 8)

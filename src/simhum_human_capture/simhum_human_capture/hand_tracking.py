@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from simhum_description.calibration import CameraCalibration
-from simhum_description.pose_math import INDEX_MCP, PINKY_MCP, WRIST
+from simhum_core.calibration import CameraCalibration
+from simhum_core.pose_math import INDEX_MCP, PINKY_MCP, WRIST
 
 PALM_LENGTH_PRIOR_M = 0.085  # wrist to the middle of the index and pinky MCPs, adult hand
 HANDEDNESS = {"Left": 1, "Right": 2}

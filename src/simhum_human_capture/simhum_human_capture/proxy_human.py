@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from simhum_description.calibration import CameraCalibration
-from simhum_description.kinematics import tool_pose
+from simhum_core.calibration import CameraCalibration
+from simhum_core.kinematics import tool_pose
 from simhum_human_capture import hand_model
 from simhum_sim_bridge.domains import Look
 from simhum_sim_bridge.experts import WaypointPlan, plan_for

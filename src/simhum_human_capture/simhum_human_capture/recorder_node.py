@@ -11,9 +11,8 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from simhum_description.episode_bag import EpisodeMetadata, typestore
-from simhum_description.ros_node import declare, run
-from simhum_description.topics import load_topics
+from simhum_core.episode_bag import EpisodeMetadata, typestore
+from simhum_core.topics import load_topics
 from simhum_human_capture.bag_recorder import (
     EpisodeRecording,
     RecorderError,
@@ -21,6 +20,7 @@ from simhum_human_capture.bag_recorder import (
     recover_all,
 )
 from simhum_msgs.srv import Record
+from simhum_ros.node import declare, run
 
 _T = load_topics()
 DEFAULT_TOPICS = [
@@ -28,6 +28,7 @@ DEFAULT_TOPICS = [
     _T.camera_info,
     _T.joint_states,
     _T.joint_trajectory,
+    _T.gripper_command,
     _T.hand_pose,
     _T.end_effector_target,
     _T.episode_events,

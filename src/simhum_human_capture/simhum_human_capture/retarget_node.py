@@ -7,16 +7,16 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
-from simhum_description.calibration import load_calibration
-from simhum_description.kinematics import IKSolver
-from simhum_description.paths import default_calibration, default_urdf
-from simhum_description.pose_math import quaternion_from_matrix
-from simhum_description.robot import load_robot
-from simhum_description.ros_messages import from_time, joint_state_msg
-from simhum_description.ros_node import declare, run
-from simhum_description.topics import load_topics
+from simhum_core.calibration import load_calibration
+from simhum_core.kinematics import IKSolver
+from simhum_core.paths import default_calibration, default_urdf
+from simhum_core.pose_math import quaternion_from_matrix
+from simhum_core.robot import load_robot
+from simhum_core.topics import load_topics
 from simhum_human_capture.retargeting import RetargetConfig, Retargeter
 from simhum_msgs.msg import EndEffectorTarget, HandPose
+from simhum_ros.messages import from_time, joint_state_msg
+from simhum_ros.node import declare, run
 
 DEFAULTS = RetargetConfig()
 PARAMETERS = {

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simhum_description.pose_math import (
+from simhum_core.pose_math import (
     FINGERTIPS,
     matrix_from_quaternion,
     quaternion_from_matrix,

@@ -9,13 +9,13 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from simhum_description.calibration import load_calibration
-from simhum_description.paths import default_calibration
-from simhum_description.ros_messages import from_time, image_array
-from simhum_description.ros_node import declare, run
-from simhum_description.topics import load_topics
+from simhum_core.calibration import load_calibration
+from simhum_core.paths import default_calibration
+from simhum_core.topics import load_topics
 from simhum_human_capture.hand_tracking import HandTracker, default_model_path
 from simhum_msgs.msg import HandPose
+from simhum_ros.messages import from_time, image_array
+from simhum_ros.node import declare, run
 
 PARAMETERS = {
     "model_path": (str(default_model_path()), "MediaPipe hand_landmarker.task bundle"),

@@ -11,10 +11,10 @@ from geometry_msgs.msg import Point
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
-from simhum_description.ros_messages import image_msg, to_time
-from simhum_description.topics import load_topics
+from simhum_core.topics import load_topics
 from simhum_human_capture import hand_model
 from simhum_msgs.msg import EndEffectorTarget, HandPose
+from simhum_ros.messages import image_msg, to_time
 
 TOPICS = load_topics()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simhum_description.calibration import load_calibration
-from simhum_description.paths import default_calibration
+from simhum_core.calibration import load_calibration
+from simhum_core.paths import default_calibration
 from simhum_human_capture.frame_fit import crop_window, fit_frame
 
 

@@ -13,22 +13,22 @@ from rclpy.qos import qos_profile_sensor_data
 from rosbags.rosbag2 import Reader
 from sensor_msgs.msg import CameraInfo, Image, JointState
 
-from simhum_description.calibration import load_calibration
-from simhum_description.episode_bag import read_metadata
-from simhum_description.kinematics import IKSolver, start_configuration
-from simhum_description.paths import default_calibration
-from simhum_description.pose_math import (
+from simhum_core.calibration import load_calibration
+from simhum_core.episode_bag import read_metadata
+from simhum_core.kinematics import IKSolver, start_configuration
+from simhum_core.paths import default_calibration
+from simhum_core.pose_math import (
     invert_pose,
     matrix_from_quaternion,
     transform_points,
 )
-from simhum_description.ros_messages import from_time, to_time
-from simhum_description.topics import load_topics
+from simhum_core.topics import load_topics
 from simhum_human_capture import hand_model
 from simhum_human_capture.proxy_human import hand_pose_for_tool
 from simhum_human_capture.retargeting import RetargetConfig, aperture_from_pinch
 from simhum_msgs.msg import EndEffectorTarget, HandPose
 from simhum_msgs.srv import Record
+from simhum_ros.messages import from_time, to_time
 
 TOPICS = load_topics()
 RECORDED = [TOPICS.camera_image, TOPICS.camera_info, TOPICS.hand_pose, TOPICS.end_effector_target]

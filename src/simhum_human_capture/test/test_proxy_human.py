@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from rosbags.rosbag2 import Reader
 
-from simhum_description.episode_bag import read_metadata, typestore
-from simhum_description.topics import load_topics
+from simhum_core.episode_bag import read_metadata, typestore
+from simhum_core.topics import load_topics
 from simhum_human_capture.proxy_human import main as generate_human
 from simhum_human_capture.retargeting import RetargetConfig, Retargeter
 

@@ -15,8 +15,8 @@ from rosbags.rosbag2 import Reader
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 
-from simhum_description.episode_bag import EpisodeMetadata, read_metadata, typestore
-from simhum_description.topics import load_topics
+from simhum_core.episode_bag import EpisodeMetadata, read_metadata, typestore
+from simhum_core.topics import load_topics
 from simhum_human_capture.bag_recorder import (
     BROKEN,
     RECORDING,

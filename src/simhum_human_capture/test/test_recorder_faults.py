@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from rosbags.rosbag2 import Reader
 
-from simhum_description.episode_bag import EpisodeMetadata, read_metadata, typestore
-from simhum_description.topics import load_topics
+from simhum_core.episode_bag import EpisodeMetadata, read_metadata, typestore
+from simhum_core.topics import load_topics
 from simhum_human_capture.bag_recorder import (
     BROKEN,
     RECORDING,

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simhum_description.kinematics import IKSolver, robot_state
-from simhum_description.pose_math import pose_to_vector, vector_to_pose
-from simhum_description.robot import RobotDescription
+from simhum_core.kinematics import IKSolver, robot_state
+from simhum_core.onnx_policy import OnnxPolicy, PolicyContractError, PolicyInferenceError
+from simhum_core.pose_math import pose_to_vector, vector_to_pose
+from simhum_core.robot import RobotDescription
 from simhum_policy_node.ensembling import DEFAULT_DECAY, TemporalEnsembler
-from simhum_policy_node.onnx_policy import OnnxPolicy, PolicyContractError, PolicyInferenceError
 from simhum_policy_node.safety import SafetyLimits, UnsafeCommandError, check_fresh, safe_command
 
 # Points of the ensembled chunk's future streamed per command (0.4 s at 10 Hz): the controller

@@ -15,7 +15,7 @@ from collections import deque
 
 import numpy as np
 
-from simhum_description.pose_math import matrix_from_rot6d, rot6d_from_matrix
+from simhum_core.pose_math import matrix_from_rot6d, rot6d_from_matrix
 
 # Weight decay per control step of a prediction's age: at 0.5 a prediction 2 steps old
 # weighs 0.37 of the newest, one 6 steps old 0.05.

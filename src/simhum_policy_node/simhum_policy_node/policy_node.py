@@ -1,9 +1,10 @@
-"""The policy node: an exported SimHum policy driving ros2_control's joint_trajectory_controller.
+"""The policy node: an exported SimHum policy driving ros2_control's joint_trajectory_controller
+(the arm) and the gripper's forward position controller.
 
 Latest-observation inputs (the camera with depth-1 sensor-data QoS, /joint_states), inference
 at the model's control rate after a warm-up, temporal ensembling, IK to joint targets, safety
-limits and a stale-observation watchdog; JointTrajectory out, PolicyStatus for everyone to
-see, and start / stop / pause services.
+limits and a stale-observation watchdog; JointTrajectory and the gripper's
+Float64MultiArray out, PolicyStatus for everyone to see, and start / stop / pause services.
 
 A managed (lifecycle) node: configure loads and checks the model against the robot and warms
 it up (a model that does not fit fails the transition with the reason), activate starts
@@ -23,20 +24,21 @@ import numpy as np
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from simhum_description.errors import DescriptionError
-from simhum_description.paths import default_urdf
-from simhum_description.robot import load_robot
-from simhum_description.ros_messages import from_time, image_array, to_time, trajectory_msg
-from simhum_description.ros_node import EVENTS_QOS, declare, run
-from simhum_description.topics import load_topics
+from simhum_core.errors import DescriptionError
+from simhum_core.onnx_policy import PROVIDER_PREFERENCE, OnnxPolicy, PolicyContractError
+from simhum_core.paths import default_urdf
+from simhum_core.robot import load_robot
+from simhum_core.topics import load_topics
 from simhum_msgs.msg import EpisodeEvent, PolicyStatus
 from simhum_policy_node.controller import DEFAULT_STREAM_POINTS, PolicyController
 from simhum_policy_node.ensembling import DEFAULT_DECAY
-from simhum_policy_node.onnx_policy import PROVIDER_PREFERENCE, OnnxPolicy, PolicyContractError
 from simhum_policy_node.safety import SafetyLimits
+from simhum_ros.messages import from_time, image_array, to_time, trajectory_msg
+from simhum_ros.node import EVENTS_QOS, declare, run
 
 PARAMETERS = {
     "model_path": ("", "exported policy (.onnx observation encoder; its denoiser beside it)"),
@@ -108,7 +110,7 @@ class PolicyNode(LifecycleNode):
         """Let go of the model and the graph connections."""
         for sub in self.entities:
             self.destroy_subscription(sub)
-        for pub in (self.pub_command, self.pub_status):
+        for pub in (self.pub_command, self.pub_gripper, self.pub_status):
             self.destroy_publisher(pub)
         for srv in self.services_owned:
             self.destroy_service(srv)
@@ -157,6 +159,7 @@ class PolicyNode(LifecycleNode):
             ),
         ]
         self.pub_command = self.create_publisher(JointTrajectory, topics.joint_trajectory, 10)
+        self.pub_gripper = self.create_publisher(Float64MultiArray, topics.gripper_command, 10)
         self.pub_status = self.create_publisher(PolicyStatus, topics.policy_status, 10)
         self.services_owned = [
             self.create_service(Trigger, "~/start", self.on_start),
@@ -268,16 +271,20 @@ class PolicyNode(LifecycleNode):
         # stamped with the observation it was decided from: the trajectory starts then (as
         # joint_trajectory_controller reads a stamp), and a scene reset can tell commands
         # decided in the previous episode apart; point k is for k + 1 periods later
-        points = result.trajectory
+        # the arm's points to joint_trajectory_controller, the next gripper target to the
+        # gripper's forward position controller
+        arm, gripper = self.robot.controller_targets(result.trajectory)
         self.pub_command.publish(
             trajectory_msg(
-                self.robot.joint_names,
-                points,
-                [self.period * (k + 1) for k in range(len(points))],
+                self.robot.arm_joint_names,
+                arm,
+                [self.period * (k + 1) for k in range(len(arm))],
                 self.robot.base_frame,
                 stamp=min(image_stamp, joint_stamp),
             )
         )
+        if len(gripper):
+            self.pub_gripper.publish(Float64MultiArray(data=gripper.tolist()))
         self.publish_status(PolicyStatus.STATE_RUNNING, "", result.inference_ms, rate, image_stamp)
 
     def publish_status(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simhum_description.robot import RobotDescription
+from simhum_core.robot import RobotDescription
 
 
 class UnsafeCommandError(ValueError):

@@ -1,10 +1,11 @@
 """Start-pose node (real mode): before the policy takes over, move the arm to the start
-configuration every episode starts from (simhum_description.kinematics.start_configuration),
+configuration every episode starts from (simhum_core.kinematics.start_configuration),
 planned by moveit_py where it is installed (with the configuration generated from the URDF,
-simhum_description.moveit_config), else sent as one slow goal to joint_trajectory_controller's
-FollowJointTrajectory action. The result is checked (the action's error code, then the
-measured joint state against the goal); the node exits 0 at the start pose and 1 otherwise,
-and bringup starts the policy only after an exit 0.
+simhum_core.moveit_config), else sent as one slow goal to joint_trajectory_controller's
+FollowJointTrajectory action; the gripper's opening goes to its forward position controller.
+The result is checked (the action's error code, then the measured joint state of every joint
+against the goal); the node exits 0 at the start pose and 1 otherwise, and bringup starts
+the policy only after an exit 0.
 
 Needs control_msgs (ros-jazzy-control-msgs, installed with ros2_controllers on the robot).
 """
@@ -17,19 +18,20 @@ from control_msgs.action import FollowJointTrajectory
 from rclpy.action import ActionClient
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
 
-from simhum_description.kinematics import start_configuration, start_pose_duration
-from simhum_description.moveit_config import START_STATE, WHOLE_GROUP, moveit_parameters
-from simhum_description.paths import default_urdf
-from simhum_description.robot import load_robot
-from simhum_description.ros_messages import trajectory_msg
-from simhum_description.ros_node import declare, run
-from simhum_description.topics import load_topics
+from simhum_core.kinematics import start_configuration, start_pose_duration
+from simhum_core.moveit_config import ARM_GROUP, START_STATE, moveit_parameters
+from simhum_core.paths import default_urdf
+from simhum_core.robot import load_robot
+from simhum_core.topics import load_topics
+from simhum_ros.messages import trajectory_msg
+from simhum_ros.node import declare, run
 
 PARAMETERS = {
     "robot_description_file": (str(default_urdf()), "URDF or xacro of the robot"),
     "tool_frame": ("tcp", "tool-centre-point link"),
-    "controller": ("joint_trajectory_controller", "trajectory controller of every joint"),
+    "controller": ("joint_trajectory_controller", "trajectory controller of the arm's joints"),
     "speed_rad_s": (0.3, "largest joint speed of the move (rad/s)", (0.01, 1.0)),
     "use_moveit": (True, "plan with moveit_py when it is installed"),
     "tolerance_rad": (0.02, "largest joint error accepted at the start pose (rad)", (1e-4, 0.2)),
@@ -50,7 +52,11 @@ class StartPoseNode(Node):
         self.robot = load_robot(self.p["robot_description_file"], tool_frame=self.p["tool_frame"])
         self.goal = start_configuration(self.robot)
         self.q: np.ndarray | None = None
-        self.create_subscription(JointState, load_topics().joint_states, self.on_joints, 10)
+        topics = load_topics()
+        self.create_subscription(JointState, topics.joint_states, self.on_joints, 10)
+        # the gripper's forward controller holds its last command: repeated until the end
+        self.gripper = self.create_publisher(Float64MultiArray, topics.gripper_command, 10)
+        self.arm_goal, self.gripper_goal = self.robot.controller_targets(self.goal[None])
         self.action = ActionClient(
             self, FollowJointTrajectory, f"/{self.p['controller']}/follow_joint_trajectory"
         )
@@ -75,6 +81,9 @@ class StartPoseNode(Node):
                 self.fail(f"no {what} after {waited:.0f} s (are the spawners done?)")
             return
         self.poll.cancel()
+        if len(self.gripper_goal):
+            self.create_timer(0.2, self.command_gripper)
+            self.command_gripper()
         if self.p["use_moveit"] and self.move_with_moveit():
             # execution blocked this thread: check on joint states that arrive after it
             self.create_timer(0.5, self.check_arrival)
@@ -82,11 +91,15 @@ class StartPoseNode(Node):
         duration = start_pose_duration(self.q, self.goal, self.p["speed_rad_s"])
         goal = FollowJointTrajectory.Goal()
         goal.trajectory = trajectory_msg(
-            self.robot.joint_names, self.goal[None], [duration], self.robot.base_frame
+            self.robot.arm_joint_names, self.arm_goal, [duration], self.robot.base_frame
         )
         goal.goal_time_tolerance = Duration(sec=1)
         self.get_logger().info(f"moving to the start pose over {duration:.1f} s")
         self.action.send_goal_async(goal).add_done_callback(self.on_accepted)
+
+    def command_gripper(self) -> None:
+        """The gripper's start opening, to its forward position controller."""
+        self.gripper.publish(Float64MultiArray(data=self.gripper_goal.tolist()))
 
     def on_accepted(self, future) -> None:
         """The controller took the goal or refused it."""
@@ -132,7 +145,7 @@ class StartPoseNode(Node):
             node_name="simhum_start_pose_moveit",
             config_dict=moveit_parameters(self.robot, self.goal, self.p["controller"]),
         )
-        group = moveit.get_planning_component(WHOLE_GROUP)
+        group = moveit.get_planning_component(ARM_GROUP)
         group.set_start_state_to_current_state()
         group.set_goal_state(configuration_name=START_STATE)
         plan = group.plan()

@@ -15,10 +15,10 @@ from toy_policy import (
     write_relative_ee_policy,
 )
 
-from simhum_description.kinematics import IKSolver, start_configuration
-from simhum_description.pose_math import pose_to_vector, vector_to_pose
+from simhum_core.kinematics import IKSolver, start_configuration
+from simhum_core.onnx_policy import OnnxPolicy, PolicyContractError
+from simhum_core.pose_math import pose_to_vector, vector_to_pose
 from simhum_policy_node.controller import PolicyController
-from simhum_policy_node.onnx_policy import OnnxPolicy, PolicyContractError
 from simhum_policy_node.safety import SafetyLimits, safe_command
 from simhum_train.action_space import action_spaces
 from simhum_train.keys import ROBOT

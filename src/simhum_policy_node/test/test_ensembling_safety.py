@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simhum_description.pose_math import matrix_from_rot6d, rot6d_from_matrix
+from simhum_core.pose_math import matrix_from_rot6d, rot6d_from_matrix
 from simhum_policy_node.ensembling import DEFAULT_DECAY, TemporalEnsembler
 from simhum_policy_node.safety import SafetyLimits, UnsafeCommandError, check_fresh, safe_command
 

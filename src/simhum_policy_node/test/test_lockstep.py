@@ -16,7 +16,7 @@ from simhum.agreement import compare
 from simhum.cli import main
 from simhum.lockstep import evaluate_lockstep
 from simhum.variants import evaluation_seeds
-from simhum_policy_node.onnx_policy import OnnxPolicy
+from simhum_core.onnx_policy import OnnxPolicy
 
 
 def noise_free_copy(model: Path, folder: Path) -> Path:

@@ -24,7 +24,7 @@ from toy_policy import (
     write_toy_policy,
 )
 
-from simhum_policy_node.onnx_policy import (
+from simhum_core.onnx_policy import (
     CONTRACT_KEYS,
     LineageStep,
     OnnxPolicy,

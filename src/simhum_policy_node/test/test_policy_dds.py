@@ -14,11 +14,12 @@ import onnx
 import pytest
 from onnx import numpy_helper
 from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
 from toy_policy import fail_on_lit_pixels, write_joint_position_policy
 from trajectory_msgs.msg import JointTrajectory
 
-from simhum_description.synthetic import serial_arm_urdf
-from simhum_description.topics import load_topics
+from simhum_core.synthetic import serial_arm_urdf
+from simhum_core.topics import load_topics
 from simhum_msgs.msg import EpisodeEvent, PolicyStatus
 from simhum_msgs.srv import ResetScene
 from simhum_sim_bridge.rollout import ready_pose
@@ -31,12 +32,16 @@ class Watch:
 
     def __init__(self, node) -> None:
         self.commands: list[JointTrajectory] = []
+        self.gripper: list[Float64MultiArray] = []
         self.status: list[PolicyStatus] = []
         self.joints: list[JointState] = []
         self.events: list[EpisodeEvent] = []
         node.create_subscription(EpisodeEvent, TOPICS.episode_events, self.events.append, 10)
         node.create_subscription(
             JointTrajectory, TOPICS.joint_trajectory, self.commands.append, 50
+        )
+        node.create_subscription(
+            Float64MultiArray, TOPICS.gripper_command, self.gripper.append, 50
         )
         node.create_subscription(PolicyStatus, TOPICS.policy_status, self.status.append, 50)
         node.create_subscription(JointState, TOPICS.joint_states, self.joints.append, 50)
@@ -71,14 +76,21 @@ def test_trained_policy_drives_the_arm(tiny_policy, start_node, ros_node, spin, 
     # each command streams the ensembled chunk's coming points, one per control period
     times = [[p.time_from_start.nanosec * 1e-9 for p in c.points] for c in watch.commands[-5:]]
     assert all(t == pytest.approx([0.1, 0.2, 0.3, 0.4]) for t in times), times
+    # the arm's joints to the trajectory controller, the gripper's to its forward controller
+    arm, grip = robot.indices(robot.arm_joint_names), robot.indices(["left_finger_joint"])
+    assert all(c.joint_names == list(robot.arm_joint_names) for c in watch.commands)
     commands = np.array([c.points[0].positions for c in watch.commands])
-    assert np.all(commands >= robot.lower - 1e-9) and np.all(commands <= robot.upper + 1e-9)
+    assert np.all(commands >= robot.lower[arm] - 1e-9)
+    assert np.all(commands <= robot.upper[arm] + 1e-9)
     assert np.abs(np.diff(commands, axis=0)).max() <= 0.15 + 1e-9  # per-cycle step bound
+    gripper = np.array([g.data for g in watch.gripper])
+    assert len(gripper) >= 10 and gripper.shape[1] == 1
+    assert np.all(gripper >= robot.lower[grip] - 1e-9) and np.all(gripper <= robot.upper[grip])
     first = np.array(watch.joints[0].position)
     assert spin(lambda: np.abs(np.array(watch.joints[-1].position) - first).max() > 0.01)
     # the arm follows: measured positions are near the recent commands
     latest = np.array(watch.commands[-1].points[0].positions)
-    assert np.abs(np.array(watch.joints[-1].position) - latest).max() < 0.3
+    assert np.abs(np.array(watch.joints[-1].position)[arm] - latest).max() < 0.3
 
 
 def test_new_episode_starts_from_the_ready_pose(start_node, ros_node, spin, robot, tmp_path):
@@ -104,9 +116,11 @@ def test_new_episode_starts_from_the_ready_pose(start_node, ros_node, spin, robo
         lambda: any(e.event == EpisodeEvent.EVENT_START and e.seed == 1 for e in watch.events)
     )
 
+    arm = robot.indices(robot.arm_joint_names)
+
     def near_ready() -> bool:
         after = np.array([c.points[0].positions for c in watch.commands[seen:]])
-        return len(after) > 0 and np.abs(after - ready).max(axis=1).min() < 0.2
+        return len(after) > 0 and np.abs(after - ready[arm]).max(axis=1).min() < 0.2
 
     # the new episode's first command is one step (0.15 rad) from the ready pose; a node that
     # kept the last episode's state would go on commanding the target

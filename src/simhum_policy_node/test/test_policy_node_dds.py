@@ -12,16 +12,16 @@ from std_srvs.srv import Trigger
 from toy_policy import write_joint_position_policy
 from trajectory_msgs.msg import JointTrajectory
 
-from simhum_description.kinematics import start_configuration
-from simhum_description.ros_messages import (
+from simhum_core.kinematics import start_configuration
+from simhum_core.topics import load_topics
+from simhum_msgs.msg import EpisodeEvent, PolicyStatus
+from simhum_ros.messages import (
     from_time,
     image_msg,
     joint_state_msg,
     to_time,
 )
-from simhum_description.ros_node import EVENTS_QOS
-from simhum_description.topics import load_topics
-from simhum_msgs.msg import EpisodeEvent, PolicyStatus
+from simhum_ros.node import EVENTS_QOS
 
 TOPICS = load_topics()
 NODE = "simhum_policy_node.policy_node"
@@ -57,9 +57,11 @@ class Feed:
 
 
 class Watch:
-    """The node's commands and status as this process receives them."""
+    """The node's commands and status as this process receives them; ``arm`` indexes the
+    trajectory controller's joints in a full joint vector."""
 
-    def __init__(self, node) -> None:
+    def __init__(self, node, robot) -> None:
+        self.arm = robot.indices(robot.arm_joint_names)
         self.commands: list[JointTrajectory] = []
         self.status: list[PolicyStatus] = []
         node.create_subscription(
@@ -68,7 +70,7 @@ class Watch:
         node.create_subscription(PolicyStatus, TOPICS.policy_status, self.status.append, 50)
 
     def positions(self, after: float = float("-inf")) -> np.ndarray:
-        """Commanded positions of the commands stamped after ``after``, in arrival order."""
+        """Commanded arm positions of the commands stamped after ``after``, in arrival order."""
         return np.array(
             [c.points[0].positions for c in self.commands if from_time(c.header.stamp) > after]
         )
@@ -91,7 +93,7 @@ def graph(tmp_path, start_node, ros_node, spin, robot, change_state):
         target[robot.indices(["shoulder_pan_joint", "wrist_roll_joint"])] += 0.6
         model = write_joint_position_policy(tmp_path, robot, target)
         node = start_node(NODE, model_path=str(model), **params)
-        feed, watch = Feed(ros_node, robot, ready), Watch(ros_node)
+        feed, watch = Feed(ros_node, robot, ready), Watch(ros_node, robot)
         if params.get("autostart") is False:
             from lifecycle_msgs.msg import Transition
 
@@ -153,10 +155,12 @@ def test_start_pause_and_stop_services_without_autostart(
     # activated: it walks from the measured joints to the target in steps of MAX_STEP at most
     assert change_state(Transition.TRANSITION_ACTIVATE)
     assert spin(
-        lambda: len(watch.commands) and np.abs(watch.positions()[-1] - target).max() < 1e-3
+        lambda: (
+            len(watch.commands) and np.abs(watch.positions()[-1] - target[watch.arm]).max() < 1e-3
+        )
     ), node.output()
     walked = watch.positions()
-    assert np.abs(walked[0] - ready).max() <= MAX_STEP + 1e-9
+    assert np.abs(walked[0] - ready[watch.arm]).max() <= MAX_STEP + 1e-9
     assert np.abs(np.diff(walked, axis=0)).max() <= MAX_STEP + 1e-9
     assert any(s.state == PolicyStatus.STATE_RUNNING for s in watch.status)
 
@@ -168,7 +172,7 @@ def test_start_pause_and_stop_services_without_autostart(
     # resumed: the episode was kept, so it goes on at the target, 0.6 rad from the arm
     call("start")
     assert spin(lambda: len(watch.positions(after=paused_at)) >= 2)
-    np.testing.assert_allclose(watch.positions(after=paused_at)[0], target, atol=1e-3)
+    np.testing.assert_allclose(watch.positions(after=paused_at)[0], target[watch.arm], atol=1e-3)
 
     # stopped: it holds and forgets the episode; started again, it begins from the arm
     call("stop")
@@ -177,7 +181,7 @@ def test_start_pause_and_stop_services_without_autostart(
     assert len(watch.positions(after=stopped_at)) == 0
     call("start")
     assert spin(lambda: len(watch.positions(after=stopped_at)) >= 1)
-    assert np.abs(watch.positions(after=stopped_at)[0] - ready).max() <= MAX_STEP + 1e-9
+    assert np.abs(watch.positions(after=stopped_at)[0] - ready[watch.arm]).max() <= MAX_STEP + 1e-9
 
 
 def test_a_new_episode_forgets_the_last_ones_observations(graph, ros_node, spin) -> None:
@@ -185,7 +189,9 @@ def test_a_new_episode_forgets_the_last_ones_observations(graph, ros_node, spin)
     the episode began (still in flight at the reset), then starts again from the arm."""
     node, feed, watch, ready, target = graph()
     assert spin(
-        lambda: len(watch.commands) and np.abs(watch.positions()[-1] - target).max() < 1e-3
+        lambda: (
+            len(watch.commands) and np.abs(watch.positions()[-1] - target[watch.arm]).max() < 1e-3
+        )
     ), node.output()
     events = ros_node.create_publisher(EpisodeEvent, TOPICS.episode_events, EVENTS_QOS)
     assert spin(lambda: events.get_subscription_count() > 0)
@@ -215,4 +221,4 @@ def test_a_new_episode_forgets_the_last_ones_observations(graph, ros_node, spin)
     # this episode's observations: it starts again one step from the arm, not at the target
     feed.on = True
     assert spin(lambda: len(watch.positions(after=start)) >= 1), node.output()
-    assert np.abs(watch.positions(after=start)[0] - ready).max() <= MAX_STEP + 1e-9
+    assert np.abs(watch.positions(after=start)[0] - ready[watch.arm]).max() <= MAX_STEP + 1e-9

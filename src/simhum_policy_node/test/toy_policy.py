@@ -10,8 +10,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from simhum_description.robot import RobotDescription
-from simhum_policy_node.onnx_policy import CONTRACT_VERSION
+from simhum_core.onnx_policy import CONTRACT_VERSION
+from simhum_core.robot import RobotDescription
 
 T, H, W, P, CHUNK, A, STEPS = 2, 8, 6, 3, 5, 4, 4
 IR_VERSION = 8  # what opset 17 needs; this onnx package would default to a newer one

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simhum_description.kinematics import READY_POSITION, IKSolver, tool_pose
-from simhum_description.robot import RobotDescription
+from simhum_core.kinematics import READY_POSITION, IKSolver, tool_pose
+from simhum_core.robot import RobotDescription
 from simhum_sim_bridge.tasks import PickPlace, Push, Stack, Task
 
 TRAVEL_SPEED = 0.25  # m/s

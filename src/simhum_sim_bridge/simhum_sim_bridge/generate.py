@@ -28,12 +28,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from simhum_description.calibration import CameraCalibration, load_calibration
-from simhum_description.episode_bag import EpisodeBagWriter, EpisodeMetadata, bag_problem
-from simhum_description.errors import DescriptionError
-from simhum_description.paths import default_calibration, default_urdf
-from simhum_description.robot import RobotDescription, load_robot
-from simhum_description.topics import load_topics
+from simhum_core.calibration import CameraCalibration, load_calibration
+from simhum_core.episode_bag import EpisodeBagWriter, EpisodeMetadata, bag_problem
+from simhum_core.errors import DescriptionError
+from simhum_core.paths import default_calibration, default_urdf
+from simhum_core.robot import RobotDescription, load_robot
+from simhum_core.topics import load_topics
 from simhum_sim_bridge.domains import DOMAINS, default_split
 from simhum_sim_bridge.grid import SPLITS
 from simhum_sim_bridge.rollout import EpisodeSpec, run_episode

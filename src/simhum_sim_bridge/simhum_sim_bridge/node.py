@@ -15,22 +15,23 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
-from simhum_description.calibration import load_calibration
-from simhum_description.paths import default_calibration, default_urdf
-from simhum_description.robot import load_robot
-from simhum_description.ros_messages import (
+from simhum_core.calibration import load_calibration
+from simhum_core.paths import default_calibration, default_urdf
+from simhum_core.robot import load_robot
+from simhum_core.topics import load_topics
+from simhum_msgs.msg import EpisodeEvent
+from simhum_msgs.srv import ResetScene
+from simhum_ros.messages import (
     camera_info_msg,
     from_time,
     image_msg,
     joint_state_msg,
     to_time,
 )
-from simhum_description.ros_node import EVENTS_QOS, declare, run
-from simhum_description.topics import load_topics
-from simhum_msgs.msg import EpisodeEvent
-from simhum_msgs.srv import ResetScene
+from simhum_ros.node import EVENTS_QOS, declare, run
 from simhum_sim_bridge.domains import DOMAINS
 from simhum_sim_bridge.generate import domain_label
 from simhum_sim_bridge.rollout import EpisodeSpec, make_scene, ready_pose
@@ -94,6 +95,9 @@ class SimBridgeNode(Node):
         self.pub_clock = self.create_publisher(Clock, topics.clock, QoSProfile(depth=1))
         self.pub_events = self.create_publisher(EpisodeEvent, topics.episode_events, EVENTS_QOS)
         self.create_subscription(JointTrajectory, topics.joint_trajectory, self.on_trajectory, 10)
+        self.create_subscription(
+            Float64MultiArray, topics.gripper_command, self.on_gripper_command, 10
+        )
         self.create_service(ResetScene, topics.reset_scene, self.on_reset)
 
         self._start_scene(self.episode)
@@ -182,6 +186,17 @@ class SimBridgeNode(Node):
             )
         except (TrajectoryError, ValueError) as err:
             self.get_logger().error(f"trajectory rejected, the current one continues: {err}")
+            return
+        for warning in warnings:
+            self.get_logger().warning(warning)
+
+    def on_gripper_command(self, msg: Float64MultiArray) -> None:
+        """Forward the gripper's command at once, like a forward position controller; a bad
+        one is refused and the gripper keeps the last."""
+        try:
+            warnings = self.runner.command_gripper(np.asarray(msg.data, dtype=np.float64))
+        except TrajectoryError as err:
+            self.get_logger().error(f"gripper command refused, the last one holds: {err}")
             return
         for warning in warnings:
             self.get_logger().warning(warning)

@@ -12,10 +12,10 @@ import mujoco
 import numpy as np
 from PIL import Image, ImageDraw
 
-from simhum_description import load_calibration, load_robot
-from simhum_description.calibration import CameraCalibration
-from simhum_description.paths import default_calibration, default_urdf
-from simhum_description.robot import RobotDescription
+from simhum_core import load_calibration, load_robot
+from simhum_core.calibration import CameraCalibration
+from simhum_core.paths import default_calibration, default_urdf
+from simhum_core.robot import RobotDescription
 from simhum_sim_bridge.domains import DOMAINS, default_split
 from simhum_sim_bridge.render import CameraRenderer, observe
 from simhum_sim_bridge.rollout import EpisodeSpec, make_scene, ready_pose, sample_episode

@@ -16,9 +16,9 @@ from typing import Protocol
 
 import numpy as np
 
-from simhum_description.calibration import CameraCalibration
-from simhum_description.kinematics import IKSolver, start_configuration
-from simhum_description.robot import RobotDescription
+from simhum_core.calibration import CameraCalibration
+from simhum_core.kinematics import IKSolver, start_configuration
+from simhum_core.robot import RobotDescription
 from simhum_sim_bridge.domains import DOMAINS, Look, sample_look
 from simhum_sim_bridge.experts import ScriptedExpert, WaypointPlan, plan_for
 from simhum_sim_bridge.grid import SPLITS, PlacementGrid
@@ -187,7 +187,7 @@ def run_episode(
             t = k * period
             q = expert.act(t + period, q)  # the clean plan: what is recorded
             executed = expert.act(t + period, executed, offsets[k]) if spec.perturb > 0 else q
-            runner.send(robot.joint_names, [period], executed[None], stamp=t)
+            runner.command([period], executed[None], stamp=t)
             if sink is not None:
                 sink.command(t, q, period)
             runner.advance(t + period, forward)

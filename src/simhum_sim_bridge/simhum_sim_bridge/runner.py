@@ -13,11 +13,11 @@ from typing import Protocol
 
 import numpy as np
 
-from simhum_description.calibration import CameraCalibration
-from simhum_description.robot import RobotDescription
+from simhum_core.calibration import CameraCalibration
+from simhum_core.robot import RobotDescription
 from simhum_sim_bridge.render import CameraRenderer, observe
 from simhum_sim_bridge.scene import CAMERA, Scene
-from simhum_sim_bridge.trajectory import TrajectoryExecutor
+from simhum_sim_bridge.trajectory import TrajectoryError, TrajectoryExecutor
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,11 @@ class SimRunner:
     def __init__(self, robot: RobotDescription, rates: Rates, ready: np.ndarray) -> None:
         self.robot, self.rates, self.ready = robot, rates, ready
         self.scene: Scene | None = None
-        self.executor = TrajectoryExecutor(robot, ready)
+        # the arm's joint_trajectory_controller; the gripper's forward position controller
+        # holds the last command (mimic joints follow in the "hardware")
+        self.executor = TrajectoryExecutor(robot, ready, joints=robot.arm_joint_names)
+        self._gripper_idx = robot.indices(robot.gripper_command_joint_names)
+        self._gripper = np.asarray(ready, dtype=np.float64)[self._gripper_idx]
         self._renderer: CameraRenderer | None = None
         self._offset = 0.0
         self._delayed: deque[np.ndarray] = deque()
@@ -65,6 +69,7 @@ class SimRunner:
         self.scene = scene
         scene.set_robot(self.ready)
         self.executor.hold(self.ready, self.time)
+        self._gripper = np.asarray(self.ready, dtype=np.float64)[self._gripper_idx]
         self._delayed = deque([self.ready] * scene.look.latency_steps)
         self._noise = np.random.default_rng([seed, 2000])
         if self.rates.camera_hz > 0:
@@ -112,6 +117,39 @@ class SimRunner:
             scene.joint_velocities(),
         )
 
+    def command_gripper(self, positions: np.ndarray) -> list[str]:
+        """Give the gripper's forward position controller its commanded joints' targets
+        (applied at once); returns warnings (clamped targets), raises TrajectoryError for
+        a command of the wrong size or not finite (the gripper keeps the last one)."""
+        values = np.asarray(positions, dtype=np.float64).reshape(-1)
+        names = self.robot.gripper_command_joint_names
+        if len(values) != len(names):
+            raise TrajectoryError(f"gripper command needs {len(names)} values for {list(names)}")
+        if not np.all(np.isfinite(values)):
+            raise TrajectoryError("gripper command contains NaN or infinity")
+        lower, upper = self.robot.lower[self._gripper_idx], self.robot.upper[self._gripper_idx]
+        self._gripper = np.clip(values, lower, upper)
+        beyond = [n for n, v, g in zip(names, values, self._gripper, strict=True) if v != g]
+        if not beyond:
+            return []
+        return [f"gripper targets beyond the URDF limits clamped for joints {beyond}"]
+
+    def command(
+        self, time_from_start: list[float] | np.ndarray, points: np.ndarray, stamp: float = 0.0
+    ) -> list[str]:
+        """Full joint targets [K, dof] sent as the robot's controllers take them: the arm's
+        trajectory and the gripper's command (RobotDescription.controller_targets)."""
+        arm, gripper = self.robot.controller_targets(points)
+        warnings = self.send(self.robot.arm_joint_names, time_from_start, arm, stamp=stamp)
+        return warnings + self.command_gripper(gripper)
+
+    def target(self, time: float) -> np.ndarray:
+        """What the controllers command at ``time``: the arm's trajectory, the gripper's
+        last command, mimic joints following."""
+        q = self.executor.sample(time)
+        q[self._gripper_idx] = self._gripper
+        return self.robot.apply_mimic(q)
+
     def advance(self, until: float, sink: RunnerSink) -> int:
         """Step physics until ``until`` (simulation seconds), reporting what falls due;
         returns the number of physics steps taken."""
@@ -132,7 +170,7 @@ class SimRunner:
                 if success or now >= self._timeout:
                     self._ended = True
                     sink.episode_end(now, success)
-            self._delayed.append(self.executor.sample(now + dt))
+            self._delayed.append(self.target(now + dt))
             scene.step(self._delayed.popleft())
             steps += 1
         return steps

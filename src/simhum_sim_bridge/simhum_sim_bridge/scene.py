@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from simhum_description.calibration import CameraCalibration
-from simhum_description.robot import RobotDescription
+from simhum_core.calibration import CameraCalibration
+from simhum_core.robot import RobotDescription
 from simhum_sim_bridge.domains import Look, apply_look
 from simhum_sim_bridge.tasks import Task
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simhum_description.robot import RobotDescription
+from simhum_core.robot import RobotDescription
 
 
 class TrajectoryError(ValueError):
@@ -36,10 +36,19 @@ class _Segment:
 
 
 class TrajectoryExecutor:
-    """The commanded joint positions over time for one robot."""
+    """The commanded positions over time of the joints one trajectory controller drives
+    (``joints``, default every joint); plans hold full joint vectors, whose other joints
+    keep the measured state a trajectory started from (another controller commands them)."""
 
-    def __init__(self, robot: RobotDescription, initial: np.ndarray, time: float = 0.0) -> None:
+    def __init__(
+        self,
+        robot: RobotDescription,
+        initial: np.ndarray,
+        time: float = 0.0,
+        joints: tuple[str, ...] | None = None,
+    ) -> None:
         self.robot = robot
+        self.joints = robot.joint_names if joints is None else tuple(joints)
         self._plan = _Segment(
             np.array([time]), np.asarray(initial, dtype=np.float64)[None].copy(), None
         )
@@ -63,12 +72,12 @@ class TrajectoryExecutor:
         state at ``now``; returns warnings (clamped targets). Raises TrajectoryError, leaving
         the current trajectory executing, for a trajectory the controller would reject."""
         names = list(joint_names)
-        unknown = sorted(set(names) - set(self.robot.joint_names))
+        unknown = sorted(set(names) - set(self.joints))
         if unknown:
             raise TrajectoryError(
-                f"unknown joint names {unknown}; this robot has {list(self.robot.joint_names)}"
+                f"unknown joint names {unknown}; this controller has {list(self.joints)}"
             )
-        missing = sorted(set(self.robot.joint_names) - set(names))
+        missing = sorted(set(self.joints) - set(names))
         if missing:
             raise TrajectoryError(f"trajectory lacks joints {missing} (partial goals are off)")
         if len(set(names)) != len(names):
@@ -101,19 +110,19 @@ class TrajectoryExecutor:
             )
 
         order = self.robot.indices(names)
-        full = np.empty_like(pos)
+        full = np.tile(np.asarray(measured, dtype=np.float64), (len(pos), 1))
         full[:, order] = pos
         clamped = self.robot.clamp(full)
         warnings = []
-        beyond = np.any(np.abs(clamped - full) > 1e-9, axis=0)
+        beyond = np.any(np.abs(clamped - full)[:, order] > 1e-9, axis=0)
         if np.any(beyond):
-            bad = [self.robot.joint_names[i] for i in np.nonzero(beyond)[0]]
+            bad = [name for name, b in zip(names, beyond, strict=True) if b]
             warnings.append(f"targets beyond the URDF limits clamped for joints {bad}")
         full_vel = None
         if vel is not None:
-            full_vel = np.empty_like(vel)
+            full_vel = np.zeros_like(full)
             full_vel[:, order] = vel
-            before = np.zeros(len(names)) if measured_velocity is None else measured_velocity
+            before = np.zeros(self.robot.dof) if measured_velocity is None else measured_velocity
             full_vel = np.vstack([np.asarray(before, dtype=np.float64)[None], full_vel])
 
         times = start + tfs

@@ -5,6 +5,7 @@ the same message sequence and must command the same positions."""
 
 from __future__ import annotations
 
+import mujoco
 import numpy as np
 import pytest
 from jtc_reference import ReferenceController
@@ -23,16 +24,18 @@ class _Quiet:
 
 
 def _messages(robot, ready: np.ndarray) -> list[tuple]:
-    """(arrival time, joint names, stamp, [(time_from_start, positions, velocities)])."""
-    names = list(robot.joint_names)
+    """(arrival time, joint names, stamp, [(time_from_start, positions, velocities)]) for
+    the arm's trajectory controller."""
+    names = list(robot.arm_joint_names)
+    arm = robot.indices(names)
     rng = np.random.default_rng(7)
 
     def near(scale: float = 0.15) -> np.ndarray:
-        return robot.clamp(ready + rng.uniform(-scale, scale, robot.dof))
+        return robot.clamp(ready + rng.uniform(-scale, scale, robot.dof))[arm]
 
     stream = [(0.1 * (k + 1), near(), None) for k in range(4)]
-    with_velocity = [(0.2, near(), rng.uniform(-0.5, 0.5, robot.dof) * robot.velocity),
-                     (0.5, near(), np.zeros(robot.dof))]  # fmt: skip
+    with_velocity = [(0.2, near(), rng.uniform(-0.5, 0.5, len(arm)) * robot.velocity[arm]),
+                     (0.5, near(), np.zeros(len(arm)))]  # fmt: skip
     reversed_names = names[::-1]
     return [
         (0.20, names, 0.0, [(0.5, near(), None)]),  # start now, from the measured state
@@ -41,7 +44,7 @@ def _messages(robot, ready: np.ndarray) -> list[tuple]:
         (0.90, names[:-1], 0.0, [(0.3, near()[:-1], None)]),  # partial goal: rejected
         (1.00, names, 0.40, [(0.2, near(), None)]),  # ends in the past: rejected
         (1.10, names, 0.0, with_velocity),  # cubic
-        (1.35, names, 0.0, [(0.3, np.full(robot.dof, np.nan), None)]),  # NaN: rejected
+        (1.35, names, 0.0, [(0.3, np.full(len(arm), np.nan), None)]),  # NaN: rejected
         (1.40, reversed_names, 1.6, [(0.3, near()[::-1], None)]),  # future stamp, other order
         (2.10, names, 0.0, [(0.0, near(), None), (0.4, near(), None)]),  # first point now
     ]
@@ -52,7 +55,8 @@ def test_bridge_commands_what_the_controller_would(robot, camera) -> None:
     ready = ready_pose(robot)
     runner = SimRunner(robot, Rates(camera_hz=0.0), ready)
     runner.reset(make_scene(robot, camera, spec), spec.seed, timeout_s=60.0)
-    reference = ReferenceController(list(robot.joint_names), ready)
+    arm = robot.indices(robot.arm_joint_names)
+    reference = ReferenceController(list(robot.arm_joint_names), ready[arm])
     sink, dt = _Quiet(), 0.002
     accepted, worst, compared = [], 0.0, 0
     pending = _messages(robot, ready)
@@ -79,12 +83,13 @@ def test_bridge_commands_what_the_controller_would(robot, camera) -> None:
                 took = False
             shifted = stamp + t0 if stamp else 0.0
             assert took == reference.receive(
-                runner.time, names, shifted, points, measured, measured_velocity
+                runner.time, names, shifted, points, measured[arm], measured_velocity[arm]
             )
             accepted.append(took)
-        bridge, expected = runner.executor.sample(runner.time), reference.command(runner.time)
+        bridge, expected = runner.target(runner.time)[arm], reference.command(runner.time)
         # (both as the hardware's command limits take them)
-        worst = max(worst, float(np.abs(robot.clamp(bridge) - robot.clamp(expected)).max()))
+        limits = robot.lower[arm], robot.upper[arm]
+        worst = max(worst, float(np.abs(bridge - np.clip(expected, *limits)).max()))
         compared += 1
         runner.advance(runner.time + dt, sink)
     runner.close()
@@ -99,11 +104,48 @@ def test_measured_state_is_where_a_new_trajectory_starts(robot, camera) -> None:
     ready = ready_pose(robot)
     runner = SimRunner(robot, Rates(camera_hz=0.0), ready)
     runner.reset(make_scene(robot, camera, spec), spec.seed, timeout_s=60.0)
-    goal = ready.copy()
+    arm = robot.indices(robot.arm_joint_names)
+    goal = ready[arm].copy()
     goal[0] += 0.5
-    runner.send(robot.joint_names, [0.2], goal[None])
+    runner.send(robot.arm_joint_names, [0.2], goal[None])
     runner.advance(runner.time + 0.1, _Quiet())
     measured = runner.scene.joint_positions()
-    runner.send(robot.joint_names, [0.2], goal[None])
-    assert runner.executor.sample(runner.time) == pytest.approx(robot.clamp(measured))
+    runner.send(robot.arm_joint_names, [0.2], goal[None])
+    assert runner.target(runner.time)[arm] == pytest.approx(robot.clamp(measured)[arm])
+    runner.close()
+
+
+def test_gripper_controller_forwards_its_command_and_the_mimic_finger_follows(
+    robot, camera
+) -> None:
+    """The gripper's forward position controller applies a command at once and holds it
+    through arm trajectories; the mimic finger follows in the scene (its URDF equality)."""
+    spec = EpisodeSpec("pick_place", "sim", 3)
+    ready = ready_pose(robot)
+    runner = SimRunner(robot, Rates(camera_hz=0.0), ready)
+    runner.reset(make_scene(robot, camera, spec), spec.seed, timeout_s=60.0)
+    left, right = robot.indices(["left_finger_joint", "right_finger_joint"])
+    arm = robot.indices(robot.arm_joint_names)
+    model = runner.scene.model  # the URDF's mimic, imported by MuJoCo as a joint equality
+    assert model.eq_type.tolist() == [mujoco.mjtEq.mjEQ_JOINT]
+    names = [model.joint(int(i)).name for i in (model.eq_obj1id[0], model.eq_obj2id[0])]
+    assert [n.split("/")[-1] for n in names] == ["right_finger_joint", "left_finger_joint"]
+    assert runner.command_gripper([0.01]) == []
+    assert runner.target(runner.time)[[left, right]] == pytest.approx([0.01, 0.01])
+    runner.send(robot.arm_joint_names, [0.3], ready[arm][None])
+    runner.advance(runner.time + 0.5, _Quiet())
+    assert runner.target(runner.time)[[left, right]] == pytest.approx([0.01, 0.01])
+    measured = runner.scene.joint_positions()
+    assert measured[[left, right]] == pytest.approx([0.01, 0.01], abs=2e-3)
+    assert runner.command_gripper([1.0]) == [
+        "gripper targets beyond the URDF limits clamped for joints ['left_finger_joint']"
+    ]
+    for bad in ([0.01, 0.01], [np.nan]):
+        with pytest.raises(TrajectoryError):
+            runner.command_gripper(bad)
+    assert runner.target(runner.time)[left] == pytest.approx(robot.upper[left])
+    # a full joint target split as the controllers take it
+    q = robot.with_aperture(ready, 0.5)
+    runner.command([0.2], q[None])
+    assert runner.target(runner.time)[[left, right]] == pytest.approx([0.02, 0.02])
     runner.close()

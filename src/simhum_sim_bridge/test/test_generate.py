@@ -12,8 +12,8 @@ import pytest
 import yaml
 from rosbags.rosbag2 import Reader
 
-from simhum_description.episode_bag import is_complete, read_metadata, typestore
-from simhum_description.topics import load_topics
+from simhum_core.episode_bag import is_complete, read_metadata, typestore
+from simhum_core.topics import load_topics
 from simhum_sim_bridge.generate import main, plan_episodes
 
 
@@ -57,12 +57,15 @@ def test_generated_bag_reads_back(tmp_path: Path, robot) -> None:
         topics.camera_info,
         topics.joint_states,
         topics.joint_trajectory,
+        topics.gripper_command,
         topics.episode_events,
     }
     images = messages[topics.camera_image]
-    assert (
-        len(images) == len(messages[topics.camera_info]) == len(messages[topics.joint_trajectory])
-    )
+    commands, gripper = messages[topics.joint_trajectory], messages[topics.gripper_command]
+    assert len(images) == len(messages[topics.camera_info]) == len(commands) == len(gripper)
+    # the arm's trajectory controller and the gripper's forward controller, as on the robot
+    assert list(commands[0].joint_names) == list(robot.arm_joint_names)
+    assert [len(g.data) for g in gripper] == [1] * len(gripper)
     assert 60 <= len(images) <= 120  # 10 Hz over a 6-12 s episode
     # joint states at 50 Hz: five per camera frame
     assert abs(len(messages[topics.joint_states]) - 5 * len(images)) <= 5

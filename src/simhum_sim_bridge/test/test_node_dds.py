@@ -7,12 +7,13 @@ import pytest
 from rclpy.qos import qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
-from simhum_description.ros_messages import from_time, image_array, trajectory_msg
-from simhum_description.topics import load_topics
+from simhum_core.topics import load_topics
 from simhum_msgs.msg import EpisodeEvent
 from simhum_msgs.srv import ResetScene
+from simhum_ros.messages import from_time, image_array, trajectory_msg
 from simhum_sim_bridge.experts import ScriptedExpert, plan_for
 from simhum_sim_bridge.rollout import EpisodeSpec, make_scene
 
@@ -39,6 +40,7 @@ class Probe:
         node.create_subscription(Clock, TOPICS.clock, self.clock.append, 10)
         node.create_subscription(EpisodeEvent, TOPICS.episode_events, self.events.append, 10)
         self.trajectories = node.create_publisher(JointTrajectory, TOPICS.joint_trajectory, 10)
+        self.gripper = node.create_publisher(Float64MultiArray, TOPICS.gripper_command, 10)
 
     def position(self) -> np.ndarray:
         return np.array(self.joints[-1].position)
@@ -62,7 +64,12 @@ def probe(ros_node, spin, start_node):
     assert spin(lambda: len(probe.joints) > 5 and len(probe.images) > 2 and probe.clock, 30), (
         bridge.output()
     )
-    assert spin(lambda: probe.trajectories.get_subscription_count() > 0), bridge.output()
+    assert spin(
+        lambda: (
+            probe.trajectories.get_subscription_count() > 0
+            and probe.gripper.get_subscription_count() > 0
+        )
+    ), bridge.output()
     probe.bridge = bridge
     return probe
 
@@ -72,7 +79,8 @@ def test_tracks_a_trajectory_and_rejects_bad_ones(probe, spin, robot, camera) ->
     goal = q0.copy()
     arm = robot.indices(robot.arm_joint_names)
     goal[arm] += np.array([0.3, -0.2, 0.25, 0.4, -0.3, 0.5])
-    probe.trajectories.publish(trajectory_msg(robot.joint_names, goal[None], [1.0], "base_link"))
+    names = robot.arm_joint_names
+    probe.trajectories.publish(trajectory_msg(names, goal[arm][None], [1.0], "base_link"))
     start = probe.sim_time()
     assert spin(lambda: probe.sim_time() > start + 0.5)
     halfway = probe.position()
@@ -83,28 +91,40 @@ def test_tracks_a_trajectory_and_rejects_bad_ones(probe, spin, robot, camera) ->
     # unknown joint, NaN, velocities beyond the limits (huge ones overflowed the interpolation
     # into a NaN command): rejected with the reason in the log, the arm holds
     bad_name = trajectory_msg(("shoulder_pan_joint", "elbow"), np.zeros((1, 2)), [1.0], "base")
-    nan = trajectory_msg(robot.joint_names, np.full((1, robot.dof), np.nan), [1.0], "base")
-    fast = trajectory_msg(robot.joint_names, np.stack([goal, goal]), [1.0, 2.0], "base")
+    nan = trajectory_msg(names, np.full((1, len(arm)), np.nan), [1.0], "base")
+    fast = trajectory_msg(names, np.stack([goal[arm], goal[arm]]), [1.0, 2.0], "base")
+    fingers = trajectory_msg(robot.joint_names, goal[None], [1.0], "base")  # not the JTC's
     for point in fast.points:
-        point.velocities = [1e308] * robot.dof
-    for msg in (bad_name, nan, fast):
+        point.velocities = [1e308] * len(arm)
+    for msg in (bad_name, nan, fast, fingers):
         probe.trajectories.publish(msg)
     start = probe.sim_time()
     assert spin(lambda: probe.sim_time() > start + 2.0)
     np.testing.assert_allclose(probe.position(), goal, atol=0.01)
     log = probe.bridge.output()
     assert "unknown joint names ['elbow']" in log and "NaN" in log
+    assert "unknown joint names ['left_finger_joint', 'right_finger_joint']" in log
     assert "velocities beyond the URDF limits for joints ['shoulder_pan_joint'," in log
 
     # beyond the URDF limits: clamped, with a warning
     beyond = goal.copy()
     pan = robot.indices(["shoulder_pan_joint"])[0]
     beyond[pan] = 4.0
-    probe.trajectories.publish(trajectory_msg(robot.joint_names, beyond[None], [2.0], "base"))
+    probe.trajectories.publish(trajectory_msg(names, beyond[arm][None], [2.0], "base"))
     start = probe.sim_time()
     assert spin(lambda: probe.sim_time() > start + 3.0)
     assert probe.position()[pan] == pytest.approx(robot.upper[pan], abs=0.01)
     assert "clamped for joints ['shoulder_pan_joint']" in probe.bridge.output()
+
+    # the gripper's forward controller: applied at once, the mimic finger follows; a
+    # command of the wrong size is refused and the last one holds
+    fingers = robot.indices(robot.gripper_joint_names)
+    probe.gripper.publish(Float64MultiArray(data=[0.01]))
+    probe.gripper.publish(Float64MultiArray(data=[0.0, 0.0]))
+    start = probe.sim_time()
+    assert spin(lambda: probe.sim_time() > start + 1.0)
+    np.testing.assert_allclose(probe.position()[fingers], [0.01, 0.01], atol=2e-3)
+    assert "gripper command refused, the last one holds" in probe.bridge.output()
 
     # camera: the calibration at the rendered size, images at about 30 Hz of sim time
     info, image = probe.infos[-1], probe.images[-1]
@@ -160,7 +180,7 @@ def test_sim_time_runs_on_in_real_time_after_a_reset(probe, ros_node, spin) -> N
 def test_expert_over_dds_succeeds(probe, ros_node, spin, robot, camera) -> None:
     """A scripted expert in this process, commanding at 10 Hz over DDS, completes the task
     and the bridge announces the success."""
-    from simhum_description.kinematics import IKSolver
+    from simhum_core.kinematics import IKSolver
 
     scene = make_scene(robot, camera, EpisodeSpec("pick_place", "sim", 3))
     expert = ScriptedExpert(robot, IKSolver(robot), plan_for(scene.task, scene.layout))
@@ -172,7 +192,9 @@ def test_expert_over_dds_succeeds(probe, ros_node, spin, robot, camera) -> None:
         if now >= state["next"]:
             nonlocal q
             q = expert.act(now - start + 0.1, q)
-            probe.trajectories.publish(trajectory_msg(robot.joint_names, q[None], [0.1], "base"))
+            arm, gripper = robot.controller_targets(q[None])
+            probe.trajectories.publish(trajectory_msg(robot.arm_joint_names, arm, [0.1], "base"))
+            probe.gripper.publish(Float64MultiArray(data=gripper.tolist()))
             state["next"] = now + 0.1
         return any(e.event == EpisodeEvent.EVENT_SUCCESS for e in probe.events)
 

@@ -9,9 +9,9 @@ import mujoco
 import numpy as np
 import pytest
 
-from simhum_description import load_robot
-from simhum_description.kinematics import pinocchio_tool_pose
-from simhum_description.synthetic import serial_arm_urdf
+from simhum_core import load_robot
+from simhum_core.kinematics import pinocchio_tool_pose
+from simhum_core.synthetic import serial_arm_urdf
 from simhum_sim_bridge.domains import (
     AMBIENT,
     CLUTTER_SHAPES,

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simhum_description.pose_math import pose_to_vector, relative_pose, transform_points
-from simhum_description.pose_math import vector_to_pose as pose
+from simhum_core.pose_math import pose_to_vector, relative_pose, transform_points
+from simhum_core.pose_math import vector_to_pose as pose
 from simhum_train.keys import HUMAN, ROBOT
 from simhum_train.states import HUMAN_LAYOUT, Layout, robot_layout
 

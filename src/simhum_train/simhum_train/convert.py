@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from simhum_description.calibration import CameraCalibration, load_calibration
-from simhum_description.errors import DescriptionError
-from simhum_description.paths import default_calibration, default_urdf
-from simhum_description.robot import RobotDescription, load_robot
-from simhum_description.topics import Topics, load_topics
+from simhum_core.calibration import CameraCalibration, load_calibration
+from simhum_core.errors import DescriptionError
+from simhum_core.paths import default_calibration, default_urdf
+from simhum_core.robot import RobotDescription, load_robot
+from simhum_core.topics import Topics, load_topics
 from simhum_train import states
 from simhum_train.episodes import (
     AlignedEpisode,
@@ -135,7 +135,7 @@ class DatasetBuilder:
         return report
 
     def _read(self, bag: Path) -> AlignedEpisode:
-        raw = read_episode(bag, self.topics, self.robot.joint_names, self.image_size)
+        raw = read_episode(bag, self.topics, self.robot, self.image_size)
         meta = raw.metadata
         if meta.domain not in DOMAINS:
             raise ValueError(f"unknown domain '{meta.domain}' (expected one of {DOMAINS})")

@@ -5,7 +5,10 @@ recorded it. Alignment rules, with one explicit tolerance:
 - joint states and hand poses: the sample nearest each camera frame, at most ``tolerance``
   away;
 - joint trajectory commands: the latest command sent at or before the frame (what the
-  controller is tracking), no older than the command period plus ``tolerance``.
+  controller is tracking), no older than the command period plus ``tolerance``. The arm's
+  trajectory and the gripper controller's command (std_msgs/Float64MultiArray, which has no
+  stamp: matched by the time the bag logged them) form one full joint target; mimic joints
+  follow their leaders.
 An episode with any frame outside these bounds is reported with the offending stream.
 """
 
@@ -19,12 +22,15 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from simhum_description.episode_bag import EpisodeMetadata, decode_image, read_metadata, typestore
-from simhum_description.topics import Topics
+from simhum_core.episode_bag import EpisodeMetadata, decode_image, read_metadata, typestore
+from simhum_core.robot import RobotDescription
+from simhum_core.topics import Topics
 from simhum_train.errors import SimhumTrainError
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 IDENTITY_BYTES = 1 << 20  # of each storage file hashed into a bag's content identity
+# a gripper command logged this long after an arm trajectory still belongs to its control step
+GRIPPER_SLACK_NS = 20_000_000
 
 
 class EpisodeError(SimhumTrainError):
@@ -73,7 +79,7 @@ class AlignedEpisode:
 
 
 def read_episode(
-    bag: Path, topics: Topics, joint_names: tuple[str, ...], image_size: tuple[int, int]
+    bag: Path, topics: Topics, robot: RobotDescription, image_size: tuple[int, int]
 ) -> RawEpisode:
     """Every stream of ``bag`` the dataset needs, images resized to ``image_size`` (W, H)."""
     from rosbags.rosbag2 import Reader
@@ -82,12 +88,16 @@ def read_episode(
     metadata = read_metadata(bag)
     store = typestore()
     image_topics = (topics.camera_image, topics.camera_image_compressed)
-    wanted = {*image_topics, topics.joint_states, topics.joint_trajectory, topics.hand_pose}
+    logged = (topics.joint_trajectory, topics.gripper_command)  # matched by log time
+    wanted = {*image_topics, *logged, topics.joint_states, topics.hand_pose}
     streams: dict[str, list] = {t: [] for t in wanted}
+    log_times: dict[str, list[int]] = {t: [] for t in logged}
     with Reader(bag) as reader:
         connections = [c for c in reader.connections if c.topic in wanted]
-        for conn, _, raw in reader.messages(connections=connections):
+        for conn, log_ns, raw in reader.messages(connections=connections):
             streams[conn.topic].append(store.deserialize_cdr(raw, conn.msgtype))
+            if conn.topic in log_times:
+                log_times[conn.topic].append(log_ns)
     frames = streams[topics.camera_image] or streams[topics.camera_image_compressed]
     if not frames:
         raise EpisodeError(f"{bag}: no camera frames on {' or '.join(image_topics)}")
@@ -97,6 +107,7 @@ def read_episode(
         image_stamps=np.array([_stamp(m) for m in frames], dtype=np.int64),
         images=np.stack([_rgb(m, bag, image_size) for m in frames]),
     )
+    joint_names = robot.joint_names
     n = len(joint_names)
     if streams[topics.joint_states]:
         msgs = streams[topics.joint_states]
@@ -104,15 +115,14 @@ def read_episode(
         episode.joint_positions = np.stack(
             [_in_order(m.name, m.position, joint_names, bag, topics.joint_states) for m in msgs]
         ).reshape(-1, n)
-    if streams[topics.joint_trajectory]:
-        msgs = [m for m in streams[topics.joint_trajectory] if len(m.points)]
-        episode.command_stamps = np.array([_stamp(m) for m in msgs], dtype=np.int64)
-        episode.command_positions = np.stack(
-            [
-                _in_order(m.joint_names, m.points[0].positions, joint_names, bag, "commands")
-                for m in msgs
-            ]
-        ).reshape(-1, n)
+    trajectories = zip(
+        log_times[topics.joint_trajectory], streams[topics.joint_trajectory], strict=True
+    )
+    sent = [(t, m) for t, m in trajectories if len(m.points)]
+    if sent:
+        episode.command_stamps = np.array([_stamp(m) for _, m in sent], dtype=np.int64)
+        gripper = (log_times[topics.gripper_command], streams[topics.gripper_command])
+        episode.command_positions = _commands(sent, gripper, robot, bag, topics.gripper_command)
     if streams[topics.hand_pose]:
         msgs = streams[topics.hand_pose]
         episode.hand_stamps = np.array([_stamp(m) for m in msgs], dtype=np.int64)
@@ -218,6 +228,42 @@ def _rgb(msg, bag: Path, size: tuple[int, int]) -> np.ndarray:
     if (rgb.shape[1], rgb.shape[0]) != tuple(size):
         rgb = np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize(size, Image.BILINEAR))
     return np.ascontiguousarray(rgb)
+
+
+def _commands(
+    sent: list[tuple[int, object]],
+    gripper: tuple[list[int], list],
+    robot: RobotDescription,
+    bag: Path,
+    gripper_topic: str,
+) -> np.ndarray:
+    """Commanded full joint vectors [K, dof]: each arm trajectory's first point with the
+    gripper command in force when it was sent (a trajectory that names the gripper joints
+    needs none); mimic joints follow their leaders."""
+    out = np.zeros((len(sent), robot.dof))
+    times, values = np.asarray(gripper[0], dtype=np.int64), [m.data for m in gripper[1]]
+    gripper_idx = robot.indices(robot.gripper_command_joint_names)
+    for k, (log_ns, msg) in enumerate(sent):
+        index = {n: i for i, n in enumerate(msg.joint_names)}
+        named = [n for n in robot.joint_names if n in index]
+        point = np.asarray(msg.points[0].positions, dtype=np.float64)
+        out[k, robot.indices(named)] = point[[index[n] for n in named]]
+        missing = [n for n in robot.joint_names if n not in index and n not in robot.mimic]
+        if not missing:
+            continue
+        if set(missing) - set(robot.gripper_command_joint_names) or not len(times):
+            raise EpisodeError(
+                f"{bag}: commands lack joint(s) {missing} of the robot description (the "
+                f"gripper's come from {gripper_topic})"
+            )
+        j = max(int(np.searchsorted(times, log_ns + GRIPPER_SLACK_NS, side="right")) - 1, 0)
+        if len(values[j]) != len(gripper_idx):
+            raise EpisodeError(
+                f"{bag}: {gripper_topic} has {len(values[j])} values; the gripper's commanded "
+                f"joints are {list(robot.gripper_command_joint_names)}"
+            )
+        out[k, gripper_idx] = values[j]
+    return robot.apply_mimic(out)
 
 
 def _in_order(names, values, joint_names: tuple[str, ...], bag: Path, stream: str) -> np.ndarray:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from simhum_description.paths import is_plain_name
+from simhum_core.paths import is_plain_name
 from simhum_train.action_space import ROBOT_ACTION_SPACES
 from simhum_train.augment import AugmentConfig
 from simhum_train.errors import SimhumTrainError

@@ -7,7 +7,7 @@ as ``<name>.onnx`` carrying the whole contract in its metadata (with the trainin
 the lineage of the weights: each stage's step and config hash), and the flow denoiser (robot
 action encoder, trunk decoder, robot action decoder) as ``<name>.denoiser.onnx``. Then runs
 the same observation and noise through torch and through onnxruntime (the robot's own
-runtime, simhum_policy_node.onnx_policy) and reports the largest difference of the action
+runtime, simhum_core.onnx_policy) and reports the largest difference of the action
 chunk. TensorRT engines are built on the robot: scripts/build_tensorrt_engines.sh.
 """
 
@@ -25,7 +25,7 @@ import onnx
 import torch
 from torch import nn
 
-from simhum_policy_node.onnx_policy import (
+from simhum_core.onnx_policy import (
     CONTRACT_VERSION,
     DENOISER_INPUTS,
     DENOISER_OUTPUTS,

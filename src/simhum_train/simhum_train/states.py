@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from simhum_description.kinematics import IKSolver
-from simhum_description.pose_math import (
+from simhum_core.kinematics import IKSolver
+from simhum_core.pose_math import (
     FINGERTIPS,
     invert_pose,
     pose_to_vector,
     transform_points,
     wrist_frame,
 )
-from simhum_description.robot import RobotDescription
+from simhum_core.robot import RobotDescription
 from simhum_train.keys import HUMAN, ROBOT
 
 Layout = list[tuple[str, int, int]]  # (name, start, stop) slices of a vector

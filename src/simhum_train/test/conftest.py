@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from simhum_description.topics import load_topics
+from simhum_core.topics import load_topics
 from simhum_sim_bridge.generate import main as generate
 from simhum_train.convert import DatasetBuilder, find_bags
 

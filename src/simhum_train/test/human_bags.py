@@ -16,17 +16,17 @@ import yaml
 from PIL import Image, ImageDraw
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
-from simhum_description.calibration import CameraCalibration
-from simhum_description.episode_bag import (
+from simhum_core.calibration import CameraCalibration
+from simhum_core.episode_bag import (
     METADATA_KEY,
     EpisodeMetadata,
     read_metadata,
     typestore,
 )
-from simhum_description.kinematics import IKSolver
-from simhum_description.pose_math import INDEX_MCP, PINKY_MCP, invert_pose, transform_points
-from simhum_description.robot import RobotDescription
-from simhum_description.topics import Topics
+from simhum_core.kinematics import IKSolver
+from simhum_core.pose_math import INDEX_MCP, PINKY_MCP, invert_pose, transform_points
+from simhum_core.robot import RobotDescription
+from simhum_core.topics import Topics
 
 HAND_POSE = "simhum_msgs/msg/HandPose"
 SKIN = (224, 172, 105)

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simhum_description.kinematics import IKSolver
-from simhum_description.pose_math import (
+from simhum_core.kinematics import IKSolver
+from simhum_core.pose_math import (
     invert_pose,
     matrix_from_rot6d,
     transform_points,

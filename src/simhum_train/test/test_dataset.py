@@ -12,7 +12,7 @@ import yaml
 from human_bags import write_human_bag
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
-from simhum_description.episode_bag import (
+from simhum_core.episode_bag import (
     METADATA_KEY,
     EpisodeMetadata,
     read_metadata,
@@ -294,3 +294,32 @@ def test_episode_split_is_seeded_and_disjoint() -> None:
     assert len(val) == 2 and not set(train) & set(val) and set(train) | set(val) == set(ids)
     np.testing.assert_array_equal(val, again[1])
     assert len(split_episodes(np.arange(2), 0.01, np.random.default_rng(0))[1]) == 1
+
+
+def test_arm_trajectory_and_gripper_command_make_one_joint_target(
+    tmp_path: Path, episodes: Path, robot, topics
+) -> None:
+    """As on the robot, a bag holds the arm's trajectories and the gripper controller's
+    commands: the converter joins them (the mimic finger following its leader); without the
+    gripper's topic the commands are incomplete, and the error says where they come from."""
+    from simhum_train.episodes import EpisodeError, read_episode
+
+    bag = sorted((episodes / "robot" / "pick_place" / "real").glob("pick*"))[0]
+    raw = read_episode(bag, topics, robot, IMAGE_SIZE)
+    left, right = robot.indices(["left_finger_joint", "right_finger_joint"])
+    fingers = raw.command_positions[:, [left, right]]
+    np.testing.assert_array_equal(fingers[:, 0], fingers[:, 1])
+    assert fingers.max() == pytest.approx(robot.upper[left])  # open at the start ...
+    assert fingers.min() < 0.5 * robot.upper[left]  # ... closed on the cube later
+    gripper = [np.asarray(m.data) for m in read_messages_of(bag, topics.gripper_command)]
+    np.testing.assert_allclose(raw.command_positions[:, left], np.concatenate(gripper))
+    without = copy_bag_without(bag, tmp_path / "no-gripper", topics.gripper_command, 0, 1e9)
+    with pytest.raises(EpisodeError, match="gripper's come from /gripper_controller/commands"):
+        read_episode(without, topics, robot, IMAGE_SIZE)
+
+
+def read_messages_of(bag: Path, topic: str) -> list:
+    store = typestore()
+    with Reader(bag) as reader:
+        conns = [c for c in reader.connections if c.topic == topic]
+        return [store.deserialize_cdr(raw, c.msgtype) for c, _, raw in reader.messages(conns)]

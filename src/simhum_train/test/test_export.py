@@ -11,7 +11,7 @@ import onnx
 import pytest
 import torch
 
-from simhum_policy_node.onnx_policy import (
+from simhum_core.onnx_policy import (
     CONTRACT_KEYS,
     LineageStep,
     OnnxPolicy,

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import yaml
 
-from simhum_description.paths import default_calibration
-from simhum_description.synthetic import serial_arm_urdf
+from simhum_core.paths import default_calibration
+from simhum_core.synthetic import serial_arm_urdf
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "simhum_description.check", "--samples", "50", *args],
+        [sys.executable, "-m", "simhum_core.check", "--samples", "50", *args],
         capture_output=True,
         text=True,
         timeout=120,

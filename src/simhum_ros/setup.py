@@ -1,8 +1,6 @@
-from glob import glob
-
 from setuptools import find_packages, setup
 
-package_name = "simhum_description"
+package_name = "simhum_ros"
 
 setup(
     name=package_name,
@@ -11,18 +9,11 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),
-        (f"share/{package_name}/urdf", glob("urdf/*")),
-        (f"share/{package_name}/config", glob("config/*.yaml")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
     maintainer="SimHum maintainers",
     maintainer_email="maintainers@simhum.dev",
-    description="SimHum's shared robot description, calibration and controller config.",
+    description="ROS 2 adapters shared by SimHum's nodes: parameters, QoS, message conversion.",
     license="Apache-2.0",
-    entry_points={
-        "console_scripts": [
-            "check_description = simhum_description.check:main",
-        ],
-    },
 )

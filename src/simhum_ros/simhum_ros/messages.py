@@ -8,7 +8,7 @@ from builtin_interfaces.msg import Duration, Time
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from simhum_description.calibration import CameraCalibration
+from simhum_core.calibration import CameraCalibration
 
 ENCODING_CHANNELS = {"rgb8": 3, "bgr8": 3, "mono8": 1}
 

@@ -16,7 +16,7 @@ from xml.parsers.expat import ExpatError
 
 import numpy as np
 
-from simhum_description.errors import DescriptionError
+from simhum_core.errors import DescriptionError
 
 if TYPE_CHECKING:
     import mujoco
@@ -47,6 +47,31 @@ class RobotDescription:
     upper: np.ndarray
     velocity: np.ndarray
     effort: np.ndarray
+    # URDF <mimic> joints: name -> (the joint it follows, multiplier, offset); they have no
+    # command of their own (joint = multiplier * followed + offset)
+    mimic: Mapping[str, tuple[str, float, float]]
+
+    @property
+    def gripper_command_joint_names(self) -> tuple[str, ...]:
+        """The gripper joints a gripper controller commands: the ones no mimic joint is."""
+        return tuple(n for n in self.gripper_joint_names if n not in self.mimic)
+
+    def controller_targets(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Full joint targets [K, dof] as the robot's controllers take them: the arm's
+        trajectory points [K, arm joints] (joint_trajectory_controller) and the gripper's
+        command (the first point's commanded gripper joints, for the forward position
+        controller, which applies it at once)."""
+        points = np.atleast_2d(points)
+        arm = points[:, self.indices(self.arm_joint_names)]
+        return arm, points[0, self.indices(self.gripper_command_joint_names)]
+
+    def apply_mimic(self, q: np.ndarray) -> np.ndarray:
+        """Joint vector(s) [..., dof] with every mimic joint set from the joint it follows."""
+        out = np.array(q, dtype=np.float64)
+        for name, (leader, multiplier, offset) in self.mimic.items():
+            i, j = self.joint_names.index(name), self.joint_names.index(leader)
+            out[..., i] = multiplier * out[..., j] + offset
+        return out
 
     @property
     def dof(self) -> int:
@@ -80,17 +105,19 @@ class RobotDescription:
         return mujoco.MjSpec.from_string(_with_mujoco_compiler(self.urdf_xml))
 
     def with_aperture(self, q: np.ndarray, aperture: float) -> np.ndarray:
-        """``q`` with every gripper joint at ``aperture`` (0 closed .. 1 open) of its range."""
+        """``q`` with every commanded gripper joint at ``aperture`` (0 closed .. 1 open) of
+        its range, and the mimic joints following them."""
         out = np.array(q, dtype=np.float64)
-        idx = self.indices(self.gripper_joint_names)
+        idx = self.indices(self.gripper_command_joint_names)
         out[idx] = self.lower[idx] + float(np.clip(aperture, 0.0, 1.0)) * (
             self.upper[idx] - self.lower[idx]
         )
-        return out
+        return self.apply_mimic(out)
 
     def aperture(self, q: np.ndarray) -> float:
-        """Mean normalised opening of the gripper joints in ``q`` (0 with no gripper)."""
-        idx = self.indices(self.gripper_joint_names)
+        """Mean normalised opening of the commanded gripper joints in ``q`` (0 with no
+        gripper)."""
+        idx = self.indices(self.gripper_command_joint_names)
         if len(idx) == 0:
             return 0.0
         span = self.upper[idx] - self.lower[idx]
@@ -140,11 +167,6 @@ def parse_robot(xml: str, tool_frame: str, source: Path) -> RobotDescription:
                 f"{source}: joint '{name}' is {kind}; SimHum needs revolute or prismatic "
                 "joints with <limit lower upper>"
             )
-        if joint.find("mimic") is not None:
-            raise DescriptionError(
-                f"{source}: joint '{name}' uses <mimic>; declare each finger joint as its own "
-                "joint (both are commanded with the same aperture)"
-            )
         if kind in MOVING_JOINT_TYPES:
             _check_limit(joint, name, source)
         for end in ("parent", "child"):
@@ -160,8 +182,6 @@ def parse_robot(xml: str, tool_frame: str, source: Path) -> RobotDescription:
     if len(roots) != 1:
         raise DescriptionError(f"{source}: expected one root link, found {roots}")
 
-    model = _pinocchio_model(xml, source)
-    names = tuple(model.names[1:])
     chain = []
     link = tool_frame
     while link in parent_of:
@@ -169,6 +189,9 @@ def parse_robot(xml: str, tool_frame: str, source: Path) -> RobotDescription:
         if joint.get("type") in MOVING_JOINT_TYPES:
             chain.append(joint.get("name"))
         link = joint.find("parent").get("link")
+    mimic = _mimic_joints(joints, chain, source)
+    model = _pinocchio_model(xml, source)
+    names = tuple(model.names[1:])
     arm = tuple(n for n in names if n in chain)
     if not arm:
         raise DescriptionError(
@@ -187,7 +210,51 @@ def parse_robot(xml: str, tool_frame: str, source: Path) -> RobotDescription:
         upper=np.array(model.upperPositionLimit, dtype=np.float64),
         velocity=np.array(model.velocityLimit, dtype=np.float64),
         effort=np.array(model.effortLimit, dtype=np.float64),
+        mimic=mimic,
     )
+
+
+def _mimic_joints(
+    joints: dict[str, ET.Element], arm: list[str], source: Path
+) -> dict[str, tuple[str, float, float]]:
+    """The URDF's <mimic> relations, checked: a moving gripper joint following another
+    moving joint that follows nothing (IK and the arm's controller take independent arm
+    joints only)."""
+    out = {}
+    for name, joint in joints.items():
+        element = joint.find("mimic")
+        if element is None:
+            continue
+        leader = element.get("joint")
+        try:
+            multiplier = float(element.get("multiplier", "1"))
+            offset = float(element.get("offset", "0"))
+        except ValueError:
+            raise DescriptionError(
+                f"{source}: joint '{name}' has a non-numeric <mimic> multiplier or offset"
+            ) from None
+        moving = [n for n, j in joints.items() if j.get("type") in MOVING_JOINT_TYPES]
+        if joint.get("type") not in MOVING_JOINT_TYPES or leader not in moving:
+            raise DescriptionError(
+                f"{source}: joint '{name}' mimics '{leader}'; a mimic joint and the joint it "
+                f"follows must both be moving joints (revolute or prismatic) of {moving}"
+            )
+        if name in arm:
+            raise DescriptionError(
+                f"{source}: joint '{name}' between the base and the tool frame mimics "
+                f"'{leader}'; SimHum supports mimic joints in the gripper only"
+            )
+        if joints[leader].find("mimic") is not None:
+            raise DescriptionError(
+                f"{source}: joint '{name}' mimics '{leader}', which is a mimic joint itself"
+            )
+        if not (np.isfinite(multiplier) and np.isfinite(offset)) or multiplier == 0:
+            raise DescriptionError(
+                f"{source}: joint '{name}' <mimic> needs a finite, non-zero multiplier and a "
+                f"finite offset (got {multiplier}, {offset})"
+            )
+        out[name] = (leader, multiplier, offset)
+    return out
 
 
 def _process(path: Path, xacro_args: dict[str, str]) -> str:

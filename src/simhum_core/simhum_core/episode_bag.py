@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from simhum_description.calibration import CameraCalibration
-from simhum_description.pose_math import quaternion_from_matrix
-from simhum_description.robot import RobotDescription
-from simhum_description.topics import Topics
+from simhum_core.calibration import CameraCalibration
+from simhum_core.pose_math import quaternion_from_matrix
+from simhum_core.robot import RobotDescription
+from simhum_core.topics import Topics
 
 EPISODE_EVENT = "simhum_msgs/msg/EpisodeEvent"
 STAGING = ".staging"
@@ -116,6 +116,7 @@ class EpisodeBagWriter:
             "info": (topics.camera_info, "sensor_msgs/msg/CameraInfo"),
             "joints": (topics.joint_states, "sensor_msgs/msg/JointState"),
             "command": (topics.joint_trajectory, "trajectory_msgs/msg/JointTrajectory"),
+            "gripper": (topics.gripper_command, "std_msgs/msg/Float64MultiArray"),
             "event": (topics.episode_events, EPISODE_EVENT),
             "hand": (topics.hand_pose, "simhum_msgs/msg/HandPose"),
             "target": (topics.end_effector_target, "simhum_msgs/msg/EndEffectorTarget"),
@@ -174,11 +175,13 @@ class EpisodeBagWriter:
         self._write("joints", t, msg)
 
     def command(self, t: float, positions: np.ndarray, time_from_start: float) -> None:
-        """The joint trajectory sent to the controller: one point ``time_from_start`` ahead."""
+        """What the controllers were sent for the full joint target ``positions``: the arm's
+        one-point trajectory ``time_from_start`` ahead and the gripper's command."""
         types = self.store.types
+        arm, gripper = self.robot.controller_targets(np.asarray(positions, dtype=np.float64))
         ns = round(time_from_start * 1e9)
         point = types["trajectory_msgs/msg/JointTrajectoryPoint"](
-            positions=np.asarray(positions, dtype=np.float64),
+            positions=arm[0],
             velocities=np.zeros(0),
             accelerations=np.zeros(0),
             effort=np.zeros(0),
@@ -188,10 +191,13 @@ class EpisodeBagWriter:
         )
         msg = types["trajectory_msgs/msg/JointTrajectory"](
             header=self._header(t, self.robot.base_frame),
-            joint_names=list(self.robot.joint_names),
+            joint_names=list(self.robot.arm_joint_names),
             points=[point],
         )
         self._write("command", t, msg)
+        if len(gripper):
+            layout = types["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0)
+            self._write("gripper", t, types["std_msgs/msg/Float64MultiArray"](layout, gripper))
 
     def hand_pose(
         self,

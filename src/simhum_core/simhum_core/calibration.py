@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from simhum_description.errors import DescriptionError
+from simhum_core.errors import DescriptionError
 
 
 @dataclass(frozen=True)

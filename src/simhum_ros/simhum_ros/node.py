@@ -1,6 +1,5 @@
-"""What every SimHum node shares (a ROS adapter, like ros_messages; the rest of this package
-never imports rclpy): declaring described parameters, and a main() that spins until Ctrl-C
-and turns a bad file or model into one line and exit status 2."""
+"""What every SimHum node shares: declaring described parameters, and a main() that spins
+until Ctrl-C and turns a bad file or model into one line and exit status 2."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-from simhum_description.errors import DescriptionError
+from simhum_core.errors import DescriptionError
 
 # Episode events are latched (the last ones kept for late joiners), so a watcher that
 # matches the bridge after an episode started still sees its START.

@@ -7,11 +7,11 @@ import sys
 
 import numpy as np
 
-from simhum_description.calibration import load_calibration
-from simhum_description.errors import DescriptionError
-from simhum_description.kinematics import max_fk_disagreement
-from simhum_description.paths import default_calibration, default_urdf
-from simhum_description.robot import load_robot
+from simhum_core.calibration import load_calibration
+from simhum_core.errors import DescriptionError
+from simhum_core.kinematics import max_fk_disagreement
+from simhum_core.paths import default_calibration, default_urdf
+from simhum_core.robot import load_robot
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simhum_description.robot import RobotDescription
+from simhum_core.robot import RobotDescription
 
 
 def pinocchio_tool_pose(robot: RobotDescription, q: np.ndarray) -> np.ndarray:
@@ -172,7 +172,7 @@ ROBOT_STATE_NAMES = ("position", "rot6d", "gripper", "joints")
 def robot_state(robot: RobotDescription, q: np.ndarray, solver: IKSolver | None = None) -> dict:
     """The robot's state quantities for joint positions ``q``: tool position (3) and 6D
     rotation (6) in the base frame, gripper aperture (1), joint positions (n)."""
-    from simhum_description.pose_math import rot6d_from_matrix
+    from simhum_core.pose_math import rot6d_from_matrix
 
     pose = (solver or IKSolver(robot)).forward(q)
     return {

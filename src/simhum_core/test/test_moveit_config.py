@@ -9,11 +9,11 @@ import numpy as np
 import pinocchio as pin
 import pytest
 
-from simhum_description.kinematics import start_configuration
-from simhum_description.moveit_config import (
+from simhum_core.kinematics import start_configuration
+from simhum_core.moveit_config import (
     ARM_GROUP,
+    GRIPPER_GROUP,
     START_STATE,
-    WHOLE_GROUP,
     adjacent_links,
     moveit_parameters,
     srdf,
@@ -27,8 +27,9 @@ def test_srdf_start_state_and_collision_exclusions_read_back_by_pinocchio(robot)
     pin.loadReferenceConfigurationsFromXML(model, text, False)
     q = model.referenceConfigurations[START_STATE]
     for name, value in zip(robot.joint_names, start, strict=True):
-        joint = model.joints[model.getJointId(name)]
-        assert q[joint.idx_q] == value, name
+        if name in robot.arm_joint_names:  # the gripper is not MoveIt's to move
+            joint = model.joints[model.getJointId(name)]
+            assert q[joint.idx_q] == value, name
 
     geometry = pin.GeometryModel()
     for link in {link for pair in adjacent_links(robot.urdf_xml) for link in pair}:
@@ -54,21 +55,22 @@ def test_srdf_start_state_and_collision_exclusions_read_back_by_pinocchio(robot)
     assert pairs() == before - adjacent
 
 
-def test_groups_cover_the_arm_chain_and_every_controlled_joint(robot) -> None:
+def test_groups_cover_the_arm_chain_and_the_gripper(robot) -> None:
     root = ET.fromstring(srdf(robot, start_configuration(robot)))
     groups = {g.get("name"): g for g in root.findall("group")}
     chain = groups[ARM_GROUP].find("chain")
     assert (chain.get("base_link"), chain.get("tip_link")) == (robot.base_frame, robot.tool_frame)
+    assert [j.get("name") for j in groups[GRIPPER_GROUP]] == list(robot.gripper_joint_names)
     state = root.find(f"group_state[@name='{START_STATE}']")
-    assert state.get("group") == WHOLE_GROUP
-    assert [j.get("name") for j in state] == list(robot.joint_names)
+    assert state.get("group") == ARM_GROUP
+    assert [j.get("name") for j in state] == list(robot.arm_joint_names)
 
 
-def test_moveit_parameters_execute_every_joint_through_the_trajectory_controller(robot) -> None:
+def test_moveit_parameters_execute_the_arm_through_the_trajectory_controller(robot) -> None:
     params = moveit_parameters(robot, start_configuration(robot), "joint_trajectory_controller")
     controllers = params["moveit_simple_controller_manager"]
     assert controllers["controller_names"] == ["joint_trajectory_controller"]
-    assert controllers["joint_trajectory_controller"]["joints"] == list(robot.joint_names)
+    assert controllers["joint_trajectory_controller"]["joints"] == list(robot.arm_joint_names)
     limits = params["robot_description_planning"]["joint_limits"]
     np.testing.assert_allclose(
         [limits[name]["max_velocity"] for name in robot.joint_names], robot.velocity
@@ -80,7 +82,7 @@ def test_moveit_parameters_execute_every_joint_through_the_trajectory_controller
 
 
 def test_start_pose_move_is_slow_enough_for_every_joint(robot) -> None:
-    from simhum_description.kinematics import start_pose_duration
+    from simhum_core.kinematics import start_pose_duration
 
     start = start_configuration(robot)
     q = start.copy()

@@ -1,4 +1,5 @@
-"""Where the installed description files live (ament index, or this source tree)."""
+"""Where simhum_description's files live (the source tree beside this package, or the
+installed share folder found through the ament index)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ def is_plain_name(name: str) -> bool:
     return bool(_PLAIN_NAME.fullmatch(name))
 
 
-_SOURCE_SHARE = Path(__file__).resolve().parent.parent
+# src/simhum_core/simhum_core/paths.py -> src/simhum_description
+_SOURCE_SHARE = Path(__file__).resolve().parents[2] / PACKAGE
 
 
 def share_dir() -> Path:
-    """The package's share folder: this source tree when running from it (or from a symlink
-    install), else the installed share folder found through the ament index."""
+    """simhum_description's share folder: its source tree when running from one (or from a
+    symlink install), else the installed share folder found through the ament index."""
     if (_SOURCE_SHARE / "package.xml").is_file():
         return _SOURCE_SHARE
     from ament_index_python.packages import get_package_share_directory

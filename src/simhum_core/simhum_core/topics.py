@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from simhum_description.errors import DescriptionError
-from simhum_description.paths import share_dir
+from simhum_core.errors import DescriptionError
+from simhum_core.paths import share_dir
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class Topics:
     camera_depth: str
     joint_states: str
     joint_trajectory: str
+    gripper_command: str
     clock: str
     episode_events: str
     hand_pose: str

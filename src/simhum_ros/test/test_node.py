@@ -7,7 +7,7 @@ import pytest
 import rclpy
 from rclpy.parameter import Parameter
 
-from simhum_description.ros_node import declare
+from simhum_ros.node import declare
 
 PARAMETERS = {
     "speed": (0.3, "joint speed (rad/s)", (0.01, 1.0)),

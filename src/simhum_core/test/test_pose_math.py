@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simhum_description.pose_math import (
+from simhum_core.pose_math import (
     FINGERTIPS,
     INDEX_MCP,
     PINKY_MCP,
@@ -99,7 +99,7 @@ def test_wrist_frame_rejects_wrong_keypoint_count() -> None:
 
 
 def test_quaternion_round_trip() -> None:
-    from simhum_description.pose_math import matrix_from_quaternion, quaternion_from_matrix
+    from simhum_core.pose_math import matrix_from_quaternion, quaternion_from_matrix
 
     rng = np.random.default_rng(7)
     for _ in range(20):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
-from simhum_description import DescriptionError, load_calibration
-from simhum_description.paths import default_calibration
+from simhum_core import DescriptionError, load_calibration
+from simhum_core.paths import default_calibration
 
 
 @pytest.fixture(scope="module")

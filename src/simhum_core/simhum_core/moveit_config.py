@@ -12,12 +12,10 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from simhum_description.robot import RobotDescription
+from simhum_core.robot import RobotDescription
 
-ARM_GROUP = "arm"
-GRIPPER_GROUP = "gripper"
-# Arm and gripper together: the joint_trajectory_controller takes only goals for all joints.
-WHOLE_GROUP = "arm_gripper"
+ARM_GROUP = "arm"  # what MoveIt plans and executes (joint_trajectory_controller)
+GRIPPER_GROUP = "gripper"  # commanded by the gripper's forward position controller
 START_STATE = "start"
 # MoveIt's time parameterisation needs acceleration limits, which URDF cannot express.
 MAX_ACCELERATION = 2.0  # rad/s^2 (m/s^2 for the fingers)
@@ -32,8 +30,8 @@ def adjacent_links(urdf_xml: str) -> list[tuple[str, str]]:
 
 
 def srdf(robot: RobotDescription, start: np.ndarray) -> str:
-    """The robot's SRDF: arm, gripper and both-together groups, the start pose (of both),
-    adjacent-link exclusions."""
+    """The robot's SRDF: arm and gripper groups, the arm's start pose, adjacent-link
+    exclusions (MoveIt reads mimic joints from the URDF)."""
     root = ET.Element("robot", name=robot.name)
     arm = ET.SubElement(root, "group", name=ARM_GROUP)
     ET.SubElement(arm, "chain", base_link=robot.base_frame, tip_link=robot.tool_frame)
@@ -41,12 +39,10 @@ def srdf(robot: RobotDescription, start: np.ndarray) -> str:
         gripper = ET.SubElement(root, "group", name=GRIPPER_GROUP)
         for name in robot.gripper_joint_names:
             ET.SubElement(gripper, "joint", name=name)
-    whole = ET.SubElement(root, "group", name=WHOLE_GROUP)
-    for name in (ARM_GROUP, GRIPPER_GROUP) if robot.gripper_joint_names else (ARM_GROUP,):
-        ET.SubElement(whole, "group", name=name)
-    state = ET.SubElement(root, "group_state", name=START_STATE, group=WHOLE_GROUP)
+    state = ET.SubElement(root, "group_state", name=START_STATE, group=ARM_GROUP)
     for name, value in zip(robot.joint_names, start.tolist(), strict=True):
-        ET.SubElement(state, "joint", name=name, value=repr(value))
+        if name in robot.arm_joint_names:
+            ET.SubElement(state, "joint", name=name, value=repr(value))
     if robot.gripper_joint_names:
         ET.SubElement(
             root,
@@ -80,8 +76,8 @@ def joint_limits(robot: RobotDescription) -> dict:
 def moveit_parameters(
     robot: RobotDescription, start: np.ndarray, controller: str, speed_scaling: float = 0.2
 ) -> dict:
-    """MoveItPy's config_dict for ``robot``, executing through ``controller`` (a
-    joint_trajectory_controller that drives every joint of the robot)."""
+    """MoveItPy's config_dict for ``robot``, executing the arm group through
+    ``controller`` (the joint_trajectory_controller of the arm's joints)."""
     return {
         "robot_description": robot.urdf_xml,
         "robot_description_semantic": srdf(robot, start),
@@ -134,7 +130,7 @@ def moveit_parameters(
                 "type": "FollowJointTrajectory",
                 "action_ns": "follow_joint_trajectory",
                 "default": True,
-                "joints": list(robot.joint_names),
+                "joints": list(robot.arm_joint_names),
             },
         },
         "trajectory_execution": {

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import yaml
 
-from simhum_description import DescriptionError, load_robot
-from simhum_description.controllers import controller_parameters
-from simhum_description.kinematics import max_fk_disagreement, pinocchio_tool_pose
-from simhum_description.paths import default_controllers, default_urdf
-from simhum_description.synthetic import serial_arm_urdf
+from simhum_core import DescriptionError, load_robot
+from simhum_core.controllers import controller_parameters
+from simhum_core.kinematics import max_fk_disagreement, pinocchio_tool_pose
+from simhum_core.paths import default_controllers, default_urdf
+from simhum_core.synthetic import serial_arm_urdf
 
 ARM = (
     "shoulder_pan_joint",
@@ -101,21 +101,95 @@ def test_ros2_control_joints_and_bounds_match_urdf(robot) -> None:
     joints = control.findall("joint")
     assert tuple(j.get("name") for j in joints) == robot.joint_names
     for i, joint in enumerate(joints):
-        bounds = {p.get("name"): float(p.text) for p in joint.find("command_interface")}
+        command = joint.find("command_interface")
+        if robot.joint_names[i] in robot.mimic:  # Jazzy: states only, the URDF says the rest
+            assert command is None and joint.find("state_interface") is not None
+            continue
+        bounds = {p.get("name"): float(p.text) for p in command}
         assert bounds == {"min": robot.lower[i], "max": robot.upper[i]}
 
 
 def test_controller_yaml_joints_match_urdf(robot, seven_dof) -> None:
     raw = yaml.safe_load(default_controllers().read_text())
+    assert controller_parameters(robot, default_controllers()) == raw
     jtc = raw["joint_trajectory_controller"]["ros__parameters"]
-    assert tuple(jtc["joints"]) == robot.joint_names
+    assert tuple(jtc["joints"]) == robot.arm_joint_names
+    gripper = raw["gripper_controller"]["ros__parameters"]
+    assert tuple(gripper["joints"]) == robot.gripper_command_joint_names == ("left_finger_joint",)
     manager = raw["controller_manager"]["ros__parameters"]
     assert manager["joint_trajectory_controller"]["type"].startswith("joint_trajectory_controller")
+    assert manager["gripper_controller"]["type"] == (
+        "position_controllers/JointGroupPositionController"
+    )
     params = controller_parameters(seven_dof, default_controllers())
     assert params["joint_trajectory_controller"]["ros__parameters"]["joints"] == list(
-        seven_dof.joint_names
+        seven_dof.arm_joint_names
     )
-    assert raw["joint_trajectory_controller"]["ros__parameters"]["joints"] == jtc["joints"]
+    assert params["gripper_controller"]["ros__parameters"]["joints"] == ["axis_finger_joint"]
+    arm_only = load_robot_text(
+        serial_arm_urdf(3, seed=1, tool_frame="tool0").replace('type="prismatic"', 'type="fixed"')
+    )
+    params = controller_parameters(arm_only, default_controllers())
+    assert "gripper_controller" not in params
+    assert "gripper_controller" not in params["controller_manager"]["ros__parameters"]
+
+
+def load_robot_text(xml: str, tool_frame: str = "tool0"):
+    from simhum_core.robot import parse_robot
+
+    return parse_robot(xml, tool_frame=tool_frame, source=Path("test.urdf"))
+
+
+def test_mimic_finger_follows_its_leader(robot) -> None:
+    assert robot.mimic == {"right_finger_joint": ("left_finger_joint", 1.0, 0.0)}
+    q = robot.with_aperture(robot.home(), 0.25)
+    assert q[robot.indices(["left_finger_joint"])][0] == pytest.approx(0.01)
+    assert q[robot.indices(["right_finger_joint"])][0] == pytest.approx(0.01)
+    assert robot.aperture(q) == pytest.approx(0.25)
+    q[-2] = 0.03
+    assert robot.apply_mimic(q)[-1] == pytest.approx(0.03)
+    # multiplier and offset, on a batch of vectors
+    xml = robot.urdf_xml.replace('multiplier="1" offset="0"', 'multiplier="0.5" offset="0.01"')
+    scaled = load_robot_text(xml, "tcp")
+    qs = np.tile(robot.home(), (3, 1))
+    qs[:, -2] = [0.0, 0.02, 0.04]
+    np.testing.assert_allclose(scaled.apply_mimic(qs)[:, -1], [0.01, 0.02, 0.03])
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (('<mimic joint="left_finger_joint"', '<mimic joint="nope"'), "must both be moving"),
+        (('multiplier="1"', 'multiplier="x"'), "non-numeric <mimic>"),
+        (('multiplier="1"', 'multiplier="0"'), "non-zero multiplier"),
+        (
+            ('<mimic joint="left_finger_joint"', '<mimic joint="elbow_joint"'),
+            None,  # a gripper joint may follow any moving joint
+        ),
+    ],
+)
+def test_bad_mimic_is_named(robot, edit, message) -> None:
+    xml = robot.urdf_xml.replace(*edit)
+    if message is None:
+        assert load_robot_text(xml, "tcp").mimic["right_finger_joint"][0] == "elbow_joint"
+        return
+    with pytest.raises(DescriptionError, match=message):
+        load_robot_text(xml, "tcp")
+
+
+def test_mimic_joint_in_the_arm_or_chained_is_refused(robot) -> None:
+    arm = robot.urdf_xml.replace(
+        '<joint name="elbow_joint" type="revolute">',
+        '<joint name="elbow_joint" type="revolute"><mimic joint="shoulder_lift_joint"/>',
+    )
+    with pytest.raises(DescriptionError, match="gripper only"):
+        load_robot_text(arm, "tcp")
+    chained = robot.urdf_xml.replace(
+        '<joint name="left_finger_joint" type="prismatic">',
+        '<joint name="left_finger_joint" type="prismatic"><mimic joint="elbow_joint"/>',
+    )
+    with pytest.raises(DescriptionError, match="a mimic joint itself"):
+        load_robot_text(chained, "tcp")
 
 
 def test_missing_urdf(tmp_path: Path) -> None:
