@@ -1,4 +1,5 @@
-"""Image augmentation for training (never at deployment): random shift and colour jitter.
+"""Training-time augmentation (never at deployment): random shift and colour jitter of the
+images, and Gaussian noise on the proprioception.
 
 Both act on uint8 observation windows [B, T, H, W, 3] and draw one transform per sample,
 applied to every frame of its history (the camera is fixed, so a history moves together).
@@ -21,10 +22,16 @@ class AugmentConfig:
     brightness: float = 0.2  # factor drawn from [1 - b, 1 + b]
     contrast: float = 0.2
     saturation: float = 0.2
+    # standard deviation of the noise added to the normalised proprioception: with the arm's
+    # exact state an imitation policy can extrapolate its own motion instead of looking at
+    # the scene (the "copycat" shortcut)
+    proprio_noise: float = 0.0
 
     def __post_init__(self) -> None:
         if self.shift < 0:
             raise ValueError(f"augment.shift must be >= 0 pixels, got {self.shift}")
+        if not 0.0 <= self.proprio_noise < 10.0:
+            raise ValueError(f"augment.proprio_noise must be in [0, 10), got {self.proprio_noise}")
         for name in ("brightness", "contrast", "saturation"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"augment.{name} must be in [0, 1), got {getattr(self, name)}")
@@ -74,3 +81,13 @@ def augment_images(
     frames = images.permute(0, 1, 4, 2, 3).float()
     frames = colour_jitter(random_shift(frames, config.shift, generator), config, generator)
     return frames.round().to(torch.uint8).permute(0, 1, 3, 4, 2)
+
+
+def noisy_proprio(
+    proprio: torch.Tensor, config: AugmentConfig, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Normalised proprioception [B, T, P] plus N(0, proprio_noise^2) noise."""
+    if config.proprio_noise == 0:
+        return proprio
+    noise = torch.randn(proprio.shape, generator=generator, device=proprio.device)
+    return proprio + config.proprio_noise * noise

@@ -28,7 +28,7 @@ import yaml
 from tqdm import tqdm
 
 from simhum_train import keys
-from simhum_train.augment import augment_images
+from simhum_train.augment import augment_images, noisy_proprio
 from simhum_train.checkpoint import (
     BEST,
     FINAL,
@@ -202,15 +202,16 @@ class StageTrainer:
 
     def losses(self, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         """Weighted flow-matching loss over domains, the auxiliary losses, and their sum;
-        training images are augmented."""
+        training images and proprioception are augmented."""
         flow = torch.zeros((), device=self.device)
         latents = {}
         weights = self.domain_weights()
         for domain, b in batch.items():
             embodiment = keys.EMBODIMENT_OF[domain]
             images = augment_images(b[keys.OBS_IMAGE], self.exp.augment)
+            proprio = noisy_proprio(b[keys.OBS_PROPRIO], self.exp.augment)
             cond, latents[domain] = self.policy.encode(
-                images, b[keys.OBS_PROPRIO], keys.ADAPTOR_OF[domain], embodiment
+                images, proprio, keys.ADAPTOR_OF[domain], embodiment
             )
             per_sample = flow_matching_loss(self.policy, cond, b[keys.ACTION], embodiment)
             flow = flow + weights[domain] * per_sample.mean()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from simhum_train.augment import AugmentConfig, augment_images
+from simhum_train.augment import AugmentConfig, augment_images, noisy_proprio
 from simhum_train.experiment import ConfigError, load_experiment
 
 NO_COLOUR = {"brightness": 0.0, "contrast": 0.0, "saturation": 0.0}
@@ -64,3 +64,14 @@ def test_bad_augment_values_name_the_key(tmp_path) -> None:
         AugmentConfig(shift=-1)
     with pytest.raises(ConfigError, match=r"augment\.brightness must be in \[0, 1\)"):
         load_experiment("simhum", ["augment.brightness=1.5"])
+
+
+def test_proprio_noise_has_the_configured_spread_and_zero_is_exact() -> None:
+    proprio = torch.linspace(-1, 1, 64 * 2 * 10).reshape(64, 2, 10)
+    assert noisy_proprio(proprio, AugmentConfig()) is proprio  # off by default
+    generator = torch.Generator().manual_seed(0)
+    noisy = noisy_proprio(proprio, AugmentConfig(proprio_noise=0.3), generator)
+    difference = noisy - proprio
+    assert abs(float(difference.std()) - 0.3) < 0.02 and abs(float(difference.mean())) < 0.02
+    with pytest.raises(ValueError, match=r"augment\.proprio_noise must be in \[0, 10\)"):
+        AugmentConfig(proprio_noise=-0.1)

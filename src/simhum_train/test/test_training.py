@@ -207,6 +207,30 @@ def test_backbone_stride_sets_the_keypoint_grid() -> None:
         assert features.shape[-2:] == (32 // stride, 48 // stride)
 
 
+def test_grid_tokens_are_one_per_feature_cell_where_they_are() -> None:
+    """visual_tokens grid: a token per backbone cell (sizes rounded up, as the convolutions
+    do), and the token of a cell carries that cell's position."""
+    from simhum_train.policy.config import ArchitectureConfig, PolicyConfig
+    from simhum_train.policy.modeling import ModularPolicy, VisionAdaptor
+
+    arch = ArchitectureConfig(
+        backbone_widths=(8, 16), backbone_stride=4, groups=4, d_model=32, heads=2,
+        visual_tokens="grid",
+    )  # fmt: skip
+    config = PolicyConfig(arch, 30, 45, embodiments={"robot": (4, 4)})
+    assert config.tokens_per_frame == 8 * 12
+    images = torch.zeros(2, 1, 30, 45, 3, dtype=torch.uint8)
+    tokens = ModularPolicy(config).visual_tokens(images, "sim")
+    assert tokens.shape == (2, 1, 96, 32)
+    adaptor = VisionAdaptor(16, 32, 4, keypoints=4, grid=True)
+    features = torch.zeros(1, 16, 3, 4)
+    out = adaptor(features)  # equal features: tokens differ only by their cell's (x, y)
+    cell = out[0] - out[0, 0]
+    torch.testing.assert_close(cell[5], adaptor.where.weight @ torch.tensor([2 / 3, 1.0]))
+    with pytest.raises(ValueError, match=r"model\.visual_tokens must be one of"):
+        ArchitectureConfig(visual_tokens="patches")
+
+
 def test_batch_shares_follow_the_mixing_ratio() -> None:
     assert batch_shares({"sim": 0.75, "human": 0.25}, 64, "proportional") == {
         "sim": 48,

@@ -7,6 +7,16 @@ from dataclasses import asdict, dataclass, field
 
 from simhum_train.keys import EMBODIMENTS, REAL, SIM
 
+VISUAL_TOKENS = ("keypoints", "grid")
+
+
+def feature_size(pixels: int, stride: int) -> int:
+    """Cells along one image side after the backbone's stride-2 convolutions (3x3, padding
+    1: each halving rounds up)."""
+    for _ in range(stride.bit_length() - 1):
+        pixels = (pixels + 1) // 2
+    return pixels
+
 
 @dataclass(frozen=True)
 class ArchitectureConfig:
@@ -18,6 +28,9 @@ class ArchitectureConfig:
     backbone_stride: int = 8
     groups: int = 8  # GroupNorm groups
     keypoints: int = 16  # spatial-softmax keypoints per frame, each one trunk token
+    # what a frame gives the trunk: "keypoints" (spatial softmax) or "grid" (a token per
+    # feature-map cell, its (x, y) embedded: the trunk's attention does the locating)
+    visual_tokens: str = "keypoints"
     d_model: int = 128
     heads: int = 4
     encoder_layers: int = 2  # self-attention over observation tokens
@@ -50,6 +63,10 @@ class ArchitectureConfig:
         for name in ("keypoints", "history", "chunk_length", "num_sampling_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"model.{name} must be at least 1, got {getattr(self, name)}")
+        if self.visual_tokens not in VISUAL_TOKENS:
+            raise ValueError(
+                f"model.visual_tokens must be one of {VISUAL_TOKENS}, got {self.visual_tokens!r}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout}")
 
@@ -85,6 +102,9 @@ class PolicyConfig:
     @property
     def tokens_per_frame(self) -> int:
         """Visual tokens each frame contributes."""
+        if self.arch.visual_tokens == "grid":
+            stride = self.arch.backbone_stride
+            return feature_size(self.image_height, stride) * feature_size(self.image_width, stride)
         return self.arch.keypoints
 
     def to_dict(self) -> dict:

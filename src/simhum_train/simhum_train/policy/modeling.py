@@ -79,11 +79,11 @@ def feature_grid(height: int, width: int, device: torch.device) -> torch.Tensor:
 class VisionAdaptor(nn.Module):
     """A visual domain's map from backbone features to trunk tokens, so that sim and real
     images may land in a shared latent space: a 1x1 projection and a residual 1x1 MLP, then
-    spatial-softmax keypoints (Levine et al. 2016): each keypoint's attention map over the
-    feature map gives a token holding where it looks (expected x, y) and what it sees (the
-    attention-weighted features)."""
+    either spatial-softmax keypoints (Levine et al. 2016: each keypoint's attention map over
+    the feature map gives a token holding where it looks, expected x and y, and what it sees,
+    the attention-weighted features) or a token per feature-map cell with its (x, y)."""
 
-    def __init__(self, cin: int, d_model: int, groups: int, keypoints: int) -> None:
+    def __init__(self, cin: int, d_model: int, groups: int, keypoints: int, grid: bool) -> None:
         super().__init__()
         self.project = nn.Conv2d(cin, d_model, 1)
         self.mlp = nn.Sequential(
@@ -92,17 +92,19 @@ class VisionAdaptor(nn.Module):
             nn.GELU(),
             nn.Conv2d(d_model, d_model, 1),
         )
-        self.attention = nn.Conv2d(d_model, keypoints, 1)
+        self.attention = None if grid else nn.Conv2d(d_model, keypoints, 1)
         self.where = nn.Linear(2, d_model)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """Backbone features [B, C, h, w] -> keypoint tokens [B, K, d]."""
+        """Backbone features [B, C, h, w] -> tokens [B, K, d] (K keypoints or h*w cells)."""
         x = self.project(features)
         x = x + self.mlp(x)
-        weights = torch.softmax(self.attention(x).flatten(2), dim=-1)  # [B, K, h*w]
-        what = weights @ x.flatten(2).transpose(1, 2)
         grid = feature_grid(x.shape[2], x.shape[3], x.device)
-        return what + self.where(weights @ grid)
+        cells = x.flatten(2).transpose(1, 2)  # [B, h*w, d]
+        if self.attention is None:
+            return cells + self.where(grid)
+        weights = torch.softmax(self.attention(x).flatten(2), dim=-1)  # [B, K, h*w]
+        return weights @ cells + self.where(weights @ grid)
 
 
 class EmbodimentIO(nn.Module):
@@ -246,7 +248,13 @@ class ModularPolicy(nn.Module):
         self.backbone = Backbone(a.backbone_widths, a.groups, a.backbone_stride)
         self.adaptors = nn.ModuleDict(
             {
-                name: VisionAdaptor(self.backbone.out_channels, a.d_model, a.groups, a.keypoints)
+                name: VisionAdaptor(
+                    self.backbone.out_channels,
+                    a.d_model,
+                    a.groups,
+                    a.keypoints,
+                    grid=a.visual_tokens == "grid",
+                )
                 for name in config.adaptors
             }
         )
