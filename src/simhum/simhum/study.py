@@ -330,7 +330,7 @@ def check_methods(preset: Preset) -> None:
         stages = load_method(method).stages
         shared = (
             len(stages) == 2
-            and "real" not in stages[0].mixing
+            and "real" not in stages[0].domains
             and stages[1].init_from == stages[0].name
         )
         if len(stages) != 1 and not shared:

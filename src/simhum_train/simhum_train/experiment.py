@@ -20,7 +20,8 @@ from simhum_core.paths import is_plain_name
 from simhum_train.action_space import ROBOT_ACTION_SPACES
 from simhum_train.augment import AugmentConfig
 from simhum_train.errors import SimhumTrainError
-from simhum_train.keys import DOMAINS
+from simhum_train.keys import DOMAINS, REAL, SIM
+from simhum_train.mixing import AUTO
 from simhum_train.policy.config import ArchitectureConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -64,7 +65,9 @@ class StageConfig:
     """One training stage."""
 
     name: str
-    mixing: dict[str, float]  # domain -> weight (normalised to sum 1)
+    # domain -> weight (normalised to sum 1), or "auto": real and sim, the real share from the
+    # mixing guide (simhum_train.mixing), resolved when the store's counts are known
+    mixing: dict[str, float] | str
     steps: int
     batch_size: int = 64
     lr: float = 3e-4
@@ -89,22 +92,30 @@ class StageConfig:
 
     def __post_init__(self) -> None:
         where = f"stage '{self.name}'"
-        unknown = [d for d in self.mixing if d not in DOMAINS]
-        if not self.mixing or unknown or any(w <= 0 for w in self.mixing.values()):
-            raise ValueError(
-                f"{where}: mixing needs positive weights for domains from {DOMAINS}, "
-                f"got {self.mixing}"
-            )
-        total = sum(self.mixing.values())
-        object.__setattr__(self, "mixing", {d: w / total for d, w in self.mixing.items()})
+        if self.mixing != AUTO:
+            weights = self.mixing if isinstance(self.mixing, dict) else {}
+            unknown = [d for d in weights if d not in DOMAINS]
+            bad = [w for w in weights.values() if not isinstance(w, int | float) or w <= 0]
+            if not weights or unknown or bad:
+                raise ValueError(
+                    f"{where}: mixing needs positive weights for domains from {DOMAINS} (or "
+                    f"'{AUTO}'), got {self.mixing}"
+                )
+            total = sum(weights.values())
+            object.__setattr__(self, "mixing", {d: w / total for d, w in weights.items()})
         if self.batch_mixing not in BATCH_MIXING:
             raise ValueError(f"{where}: batch_mixing must be one of {BATCH_MIXING}")
-        if self.steps < 0 or self.batch_size < len(self.mixing):
+        if self.steps < 0 or self.batch_size < len(self.domains):
             raise ValueError(f"{where}: steps must be >= 0 and batch_size at least one per domain")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"{where}: ema must be in [0, 1), got {self.ema}")
         if min(self.eval_every, self.checkpoint_every, self.eval_samples) < 1:
             raise ValueError(f"{where}: eval_every, checkpoint_every, eval_samples must be >= 1")
+
+    @property
+    def domains(self) -> list[str]:
+        """The domains this stage trains on."""
+        return [REAL, SIM] if self.mixing == AUTO else list(self.mixing)
 
 
 @dataclass(frozen=True)

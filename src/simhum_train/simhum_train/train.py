@@ -19,6 +19,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import replace
 from itertools import combinations
 from pathlib import Path
 
@@ -47,6 +48,7 @@ from simhum_train.diagnostics import (
 )
 from simhum_train.experiment import ConfigError, ExperimentConfig, StageConfig, load_experiment
 from simhum_train.metrics import CsvLog, plot_losses
+from simhum_train.mixing import AUTO, auto_mixing, guide_line
 from simhum_train.policy.config import PolicyConfig
 from simhum_train.policy.flow import flow_matching_loss, sample_actions
 from simhum_train.policy.modeling import ModularPolicy
@@ -422,15 +424,6 @@ def run_experiment(exp: ExperimentConfig, progress: bool = True) -> dict[str, Pa
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic CUDA matmuls
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = select_device(exp.device)
-    for stage in exp.stages:  # refuse before anything on disk changes
-        latest = exp.out_dir / stage.name / LATEST
-        if latest.is_file():
-            check_same_config(latest, _hash_of(latest), exp)
-    exp.out_dir.mkdir(parents=True, exist_ok=True)
-    config = exp.out_dir / "config.yaml"  # replaced whole (a crash leaves the old one)
-    partial = config.with_name(".config.yaml.partial")
-    partial.write_text(yaml.safe_dump(exp.to_dict(), sort_keys=False))
-    os.replace(partial, config)
     data = TrainingData(
         Path(exp.data.store),
         exp.data.action_space,
@@ -441,6 +434,16 @@ def run_experiment(exp: ExperimentConfig, progress: bool = True) -> dict[str, Pa
         list(exp.data.tasks) if exp.data.tasks else None,
         exp.data.episodes,
     )
+    exp = with_mixing_guide(exp, data)
+    for stage in exp.stages:  # refuse before anything on disk changes
+        latest = exp.out_dir / stage.name / LATEST
+        if latest.is_file():
+            check_same_config(latest, _hash_of(latest), exp)
+    exp.out_dir.mkdir(parents=True, exist_ok=True)
+    config = exp.out_dir / "config.yaml"  # replaced whole (a crash leaves the old one)
+    partial = config.with_name(".config.yaml.partial")
+    partial.write_text(yaml.safe_dump(exp.to_dict(), sort_keys=False))
+    os.replace(partial, config)
     finals, stage_dirs = {}, []
     for index, stage in enumerate(exp.stages):
         stage_dir = exp.out_dir / stage.name
@@ -453,6 +456,27 @@ def run_experiment(exp: ExperimentConfig, progress: bool = True) -> dict[str, Pa
         finals[stage.name] = stage_dir / BEST
         plot_losses(stage_dirs, exp.out_dir / "loss.png")
     return finals
+
+
+def with_mixing_guide(exp: ExperimentConfig, data: TrainingData) -> ExperimentConfig:
+    """``exp`` with ``mixing: auto`` stages resolved from the demonstrations they train on;
+    prints the mixing guide for every stage that mixes real and sim data."""
+    counts = {d: sum(len(ids) for ids in data.splits[d].values()) for d in data.domains}
+    stages = []
+    for stage in exp.stages:
+        if set(stage.domains) >= {keys.REAL, keys.SIM}:
+            missing = [d for d in (keys.REAL, keys.SIM) if d not in counts]
+            if missing:
+                raise ConfigError(
+                    f"stage '{stage.name}' mixes real and sim; the store has no {missing} "
+                    f"episodes (it has {sorted(counts)})"
+                )
+            real, sim = counts[keys.REAL], counts[keys.SIM]
+            if stage.mixing == AUTO:
+                stage = replace(stage, mixing=auto_mixing(real, sim))
+            print(f"[{stage.name}] {guide_line(stage.mixing, real, sim)}")
+        stages.append(stage)
+    return replace(exp, stages=tuple(stages))
 
 
 def _hash_of(checkpoint: Path) -> str:
