@@ -84,6 +84,9 @@ class StageConfig:
     # e.g. another experiment's shared pre-training
     init_from: str | None = None
     init_map: dict[str, str] = field(default_factory=dict)  # e.g. adaptors.real: adaptors.sim
+    # modules kept as they start (not trained), e.g. [trunk, embodiments.robot]: a fine-tune
+    # that only adapts the vision to a new domain
+    freeze: tuple[str, ...] = ()
     domain_classifier_weight: float = 0.0  # discernibility loss on the visual latents
     alignment_weight: float = 0.0  # sliced-Wasserstein alignment loss between domains
     eval_every: int = 200
@@ -92,6 +95,7 @@ class StageConfig:
 
     def __post_init__(self) -> None:
         where = f"stage '{self.name}'"
+        object.__setattr__(self, "freeze", tuple(self.freeze))
         if self.mixing != AUTO:
             weights = self.mixing if isinstance(self.mixing, dict) else {}
             unknown = [d for d in weights if d not in DOMAINS]

@@ -38,6 +38,7 @@ from simhum_train.checkpoint import (
     initialize_from,
     lineage_step,
     load_policy,
+    module_paths,
     space_record,
 )
 from simhum_train.dataset import DomainWindows, TrainingData
@@ -162,10 +163,12 @@ class StageTrainer:
             check_fits(previous, source, data.info.joint_names, data.spaces)
             self.origin = initialize_from(self.policy, previous["policy"], self.stage.init_map)
             self.parents = list(previous["lineage"])
+        self.freeze(self.stage.freeze)
         # the weights evaluated, selected and exported: a moving average of self.policy's
         self.averaged = copy.deepcopy(self.policy).requires_grad_(False)
         self.classifier = DomainClassifier(exp.model.d_model, len(self.domains)).to(device)
-        params = [*self.policy.parameters(), *self.classifier.parameters()]
+        trained = [p for p in self.policy.parameters() if p.requires_grad]
+        params = [*trained, *self.classifier.parameters()]
         self.optimizer = torch.optim.AdamW(
             params, lr=self.stage.lr, weight_decay=self.stage.weight_decay
         )
@@ -175,6 +178,20 @@ class StageTrainer:
         )
         self.step = 0
         self.best = math.inf  # the selection metric of best.pt
+
+    def freeze(self, paths: tuple[str, ...]) -> None:
+        """Keep the modules at ``paths`` as they start: no gradient, no optimiser state."""
+        known = module_paths(self.policy)
+        unknown = [
+            p for p in paths if p not in known and not any(k.startswith(f"{p}.") for k in known)
+        ]
+        if unknown:
+            raise ConfigError(
+                f"stage '{self.stage.name}': freeze names {unknown}, not modules of its policy "
+                f"{known}"
+            )
+        for path in paths:
+            self.policy.get_submodule(path).requires_grad_(False)
 
     # -- training -------------------------------------------------------------------------
 

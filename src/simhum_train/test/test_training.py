@@ -113,6 +113,32 @@ def test_initialize_from_copies_kept_modules_and_maps_renamed_ones(two_stage) ->
         initialize_from(policy, state, {"adaptors.sim": "adaptors.real"})
 
 
+def test_frozen_modules_keep_the_weights_they_start_from(
+    two_stage, tmp_path: Path, store_path: Path, tiny_config
+) -> None:
+    """A fine-tune of the vision only: trunk and robot modules stay as the pre-training
+    left them (raw and averaged weights), the adaptor and backbone train."""
+    overrides = [
+        f"data.store={store_path}",
+        f"out={tmp_path}",
+        f"stages.1.init_from={two_stage['pretrain']}",
+        "stages.1.freeze=[trunk, embodiments]",
+        "stages.0.steps=0",
+    ]
+    exp = load_experiment(tiny_config, overrides)
+    assert exp.stages[1].freeze == ("trunk", "embodiments")
+    finetune = torch.load(run_experiment(exp, progress=False)["finetune"], weights_only=True)
+    pretrain = torch.load(two_stage["pretrain"], weights_only=True)
+    for key, value in finetune["policy"].items():
+        if key.startswith(("trunk.", "embodiments.")):
+            torch.testing.assert_close(value, pretrain["policy"][key], msg=key)
+    moved = [k for k in finetune["policy"] if k.startswith(("backbone.", "adaptors.real."))]
+    assert any(not torch.equal(finetune["policy"][k], pretrain["policy"][k]) for k in moved)
+    bad = load_experiment(tiny_config, [*overrides, "stages.1.freeze=[head]", "name=bad"])
+    with pytest.raises(ConfigError, match=r"freeze names \['head'\]"):
+        run_experiment(bad, progress=False)
+
+
 def test_resume_continues_exactly(tmp_path: Path, store_path: Path, tiny_config) -> None:
     def experiment(out: Path):
         return load_experiment(
