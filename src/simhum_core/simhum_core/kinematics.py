@@ -108,7 +108,7 @@ class IKSolver:
         self.model = robot.pinocchio_model
         self.data = self.model.createData()
         self.frame = self.model.getFrameId(robot.tool_frame)
-        self.arm = robot.indices(robot.arm_joint_names)
+        self.arm = robot.arm_index
         self.damping = damping
         self.max_iterations = max_iterations
         self.position_tolerance = position_tolerance

@@ -56,21 +56,40 @@ class RobotDescription:
         """The gripper joints a gripper controller commands: the ones no mimic joint is."""
         return tuple(n for n in self.gripper_joint_names if n not in self.mimic)
 
+    @cached_property
+    def arm_index(self) -> np.ndarray:
+        """Positions of the arm's joints in ``joint_names``."""
+        return self.indices(self.arm_joint_names)
+
+    @cached_property
+    def gripper_command_index(self) -> np.ndarray:
+        """Positions of the commanded gripper joints in ``joint_names``."""
+        return self.indices(self.gripper_command_joint_names)
+
+    @cached_property
+    def _mimic_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(mimic joint, followed joint, multiplier, offset) arrays, in ``mimic`` order."""
+        relations = self.mimic.values()
+        return (
+            self.indices(list(self.mimic)),
+            self.indices([leader for leader, _, _ in relations]),
+            np.array([multiplier for _, multiplier, _ in relations], dtype=np.float64),
+            np.array([offset for _, _, offset in relations], dtype=np.float64),
+        )
+
     def controller_targets(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Full joint targets [K, dof] as the robot's controllers take them: the arm's
         trajectory points [K, arm joints] (joint_trajectory_controller) and the gripper's
         command (the first point's commanded gripper joints, for the forward position
         controller, which applies it at once)."""
         points = np.atleast_2d(points)
-        arm = points[:, self.indices(self.arm_joint_names)]
-        return arm, points[0, self.indices(self.gripper_command_joint_names)]
+        return points[:, self.arm_index], points[0, self.gripper_command_index]
 
     def apply_mimic(self, q: np.ndarray) -> np.ndarray:
         """Joint vector(s) [..., dof] with every mimic joint set from the joint it follows."""
         out = np.array(q, dtype=np.float64)
-        for name, (leader, multiplier, offset) in self.mimic.items():
-            i, j = self.joint_names.index(name), self.joint_names.index(leader)
-            out[..., i] = multiplier * out[..., j] + offset
+        mimics, leaders, multipliers, offsets = self._mimic_rows
+        out[..., mimics] = multipliers * out[..., leaders] + offsets
         return out
 
     @property

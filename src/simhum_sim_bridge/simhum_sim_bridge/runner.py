@@ -52,8 +52,7 @@ class SimRunner:
         # the arm's joint_trajectory_controller; the gripper's forward position controller
         # holds the last command (mimic joints follow in the "hardware")
         self.executor = TrajectoryExecutor(robot, ready, joints=robot.arm_joint_names)
-        self._gripper_idx = robot.indices(robot.gripper_command_joint_names)
-        self._gripper = np.asarray(ready, dtype=np.float64)[self._gripper_idx]
+        self._gripper = np.asarray(ready, dtype=np.float64)[robot.gripper_command_index]
         self._renderer: CameraRenderer | None = None
         self._offset = 0.0
         self._delayed: deque[np.ndarray] = deque()
@@ -69,7 +68,7 @@ class SimRunner:
         self.scene = scene
         scene.set_robot(self.ready)
         self.executor.hold(self.ready, self.time)
-        self._gripper = np.asarray(self.ready, dtype=np.float64)[self._gripper_idx]
+        self._gripper = np.asarray(self.ready, dtype=np.float64)[self.robot.gripper_command_index]
         self._delayed = deque([self.ready] * scene.look.latency_steps)
         self._noise = np.random.default_rng([seed, 2000])
         if self.rates.camera_hz > 0:
@@ -127,7 +126,8 @@ class SimRunner:
             raise TrajectoryError(f"gripper command needs {len(names)} values for {list(names)}")
         if not np.all(np.isfinite(values)):
             raise TrajectoryError("gripper command contains NaN or infinity")
-        lower, upper = self.robot.lower[self._gripper_idx], self.robot.upper[self._gripper_idx]
+        index = self.robot.gripper_command_index
+        lower, upper = self.robot.lower[index], self.robot.upper[index]
         self._gripper = np.clip(values, lower, upper)
         beyond = [n for n, v, g in zip(names, values, self._gripper, strict=True) if v != g]
         if not beyond:
@@ -147,7 +147,7 @@ class SimRunner:
         """What the controllers command at ``time``: the arm's trajectory, the gripper's
         last command, mimic joints following."""
         q = self.executor.sample(time)
-        q[self._gripper_idx] = self._gripper
+        q[self.robot.gripper_command_index] = self._gripper
         return self.robot.apply_mimic(q)
 
     def advance(self, until: float, sink: RunnerSink) -> int:

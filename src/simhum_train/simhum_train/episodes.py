@@ -242,7 +242,7 @@ def _commands(
     needs none); mimic joints follow their leaders."""
     out = np.zeros((len(sent), robot.dof))
     times, values = np.asarray(gripper[0], dtype=np.int64), [m.data for m in gripper[1]]
-    gripper_idx = robot.indices(robot.gripper_command_joint_names)
+    gripper_idx = robot.gripper_command_index
     for k, (log_ns, msg) in enumerate(sent):
         index = {n: i for i, n in enumerate(msg.joint_names)}
         named = [n for n in robot.joint_names if n in index]
