@@ -156,16 +156,25 @@ def test_retargeting_previews_the_robot_at_the_target(start_node, ros_node, spin
         pose[:3, 3] = [msg.pose.position.x, msg.pose.position.y, msg.pose.position.z]
         return pose
 
+    def latest_pair() -> tuple[JointState, EndEffectorTarget] | None:
+        """The newest preview and the target stamped like it (the two topics arrive in
+        either order)."""
+        stamps = {from_time(t.header.stamp): t for t in targets}
+        for preview in reversed(previews):
+            if from_time(preview.header.stamp) in stamps:
+                return preview, stamps[from_time(preview.header.stamp)]
+        return None
+
     def reached() -> bool:
-        if not previews or not targets:
+        pair = latest_pair()
+        if pair is None:
             return False
-        shown = ik.forward(np.array(previews[-1].position))
-        return bool(np.abs(shown - tool_pose(targets[-1])).max() < 2e-3)
+        shown = ik.forward(np.array(pair[0].position))
+        return bool(np.abs(shown - tool_pose(pair[1])).max() < 2e-3)
 
     assert spin(reached, timeout=60), node.output()
-    preview, target = previews[-1], targets[-1]
+    preview, target = latest_pair()  # every preview comes with its target's stamp
     assert list(preview.name) == list(robot.joint_names)
-    assert from_time(preview.header.stamp) == from_time(target.header.stamp)
     np.testing.assert_allclose(tool_pose(target), T_tool, atol=2e-3)  # the hand's pinch pose
     pinch = aperture_from_pinch(hand_model.pinch_distance(aperture), RetargetConfig())
     assert target.gripper_aperture == pytest.approx(pinch, abs=1e-3)
