@@ -19,6 +19,7 @@ setup(
         "zarr>=3",
         "matplotlib",
         "pillow",
+        "pot",  # optimal transport: the co-training diagnostics and alignment loss
     ],
     description="SimHum training: episodes to dataset, modular policy, two-stage training, "
     "baselines, ONNX export.",

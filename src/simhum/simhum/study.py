@@ -4,6 +4,7 @@ out of distribution, with a data-efficiency curve; resumable, with a progress di
     simhum study --preset study                   # fits 150 minutes on a 2-core CPU machine
     simhum study --preset gpu --workers 16        # larger, for a CUDA machine
     simhum study --preset smoke --out /tmp/smoke  # a tiny end-to-end check
+    simhum study --preset cotraining              # the co-training analysis' methods
     simhum study --preset study --methods simhum real_only --tasks pick_place
 
 1. demonstrations into one episode folder and one store: simulation (whole placement grid,
@@ -16,8 +17,11 @@ out of distribution, with a data-efficiency curve; resumable, with a progress di
 3. ONNX export of every policy (parity-checked against torch);
 4. lock-step closed-loop evaluation of every policy on its variants with seeds
    EVAL_SEED_OFFSET + k, disjoint from every demonstration seed (checked before any work);
-5. results: study.json (one row per method, task, variant and real-demonstration count),
-   study.md (tables with standard errors, wall time, the command) and plots.
+5. results: study.json (one row per method, task, variant and real-demonstration count;
+   rows of other presets' methods already there are kept), <preset>.md (tables with
+   standard errors, wall time, the command) and plots. A policy co-trained on sim and real
+   data also reports its representation's sim-real alignment (2-Wasserstein distance) and
+   discernibility (held-out domain-classifier accuracy) at the selected checkpoint.
 
 Finished trainings (final checkpoints of the same config), exports and evaluations (one
 result file per policy and variant, written atomically) are skipped on a re-run.
@@ -87,10 +91,14 @@ class Preset:
     @property
     def max_real_demos(self) -> int:
         """The most real demonstrations any training reads (per task)."""
-        return max(self.real_demos, *self.curve_demos)
+        return max((self.real_demos, *self.curve_demos))
 
 
 METHODS = ("real_only", "sim_to_real", "human_to_real", "cotrain_sim_real", "simhum")
+# The co-training analysis' methods (arXiv 2604.13645) over the same sim + real data.
+COTRAINING_METHODS = ("cotrain", "cotrain_ot", "cotrain_adda", "cotrain_cfg", "cfg_adda")
+# A co-trained policy's diagnostics that its study rows carry (the sim-real pair of eval.csv).
+DIAGNOSTIC_KEYS = ("wasserstein", "classifier_accuracy")
 ALL_VARIANTS = tuple(VARIANTS)
 TINY_MODEL = (
     "model.backbone_widths=[8, 16]",
@@ -155,6 +163,28 @@ PRESETS = {
         single_steps=13_000,
         batch_size=128,
         workers=16,
+    ),
+    # The co-training analysis' methods on pick_place with 10 proxy-real and 150 sim
+    # demonstrations (no human data), each one stage of the base model at 96x72 (the
+    # resolution the learning probes used); about 50 minutes on this 2-core machine.
+    "cotraining": Preset(
+        tasks=("pick_place",),
+        methods=COTRAINING_METHODS,
+        variants=("real", "real_ood_background", "real_ood_distractors", "real_ood_lighting"),
+        sim_episodes=150,
+        human_episodes=0,
+        real_demos=10,
+        curve_demos=(),
+        curve_methods=(),
+        curve_tasks=(),
+        curve_variants=(),
+        episodes=20,
+        image_width=96,
+        pretrain_steps=0,
+        finetune_steps=0,
+        single_steps=1500,
+        batch_size=64,
+        workers=2,
     ),
     # A tiny end-to-end check (the test's): a tiny model, a few episodes and steps.
     "smoke": Preset(
@@ -436,6 +466,21 @@ def export(exp: ExperimentConfig, model: Path) -> bool:
     return True
 
 
+def selected_diagnostics(exp: ExperimentConfig) -> dict[str, float]:
+    """The sim-real alignment and discernibility of f(o) that the last stage's evaluation
+    logged at its selected checkpoint; empty when that stage did not see both domains."""
+    import torch
+
+    from simhum_train.metrics import read_csv
+
+    if not {"sim", "real"} <= set(exp.stages[-1].domains):
+        return {}
+    stage_dir = exp.out_dir / exp.stages[-1].name
+    step = torch.load(selected_checkpoint(exp), map_location="cpu", weights_only=True)["step"]
+    logged = {int(r["step"]): r for r in read_csv(stage_dir / "eval.csv")}[step]
+    return {key: float(logged[f"{key}/real-sim"]) for key in DIAGNOSTIC_KEYS}
+
+
 # -- evaluation ----------------------------------------------------------------------------
 
 
@@ -471,11 +516,13 @@ def evaluate(
     if not todo:
         return False
     report = evaluate_lockstep(paths.model(policy), policy.task, todo, seeds, preset.workers)
+    diagnostics = selected_diagnostics(policy_config(preset, paths, policy))
     for variant, summary in zip(todo, report, strict=True):
         which = (policy.method, policy.task, variant, policy.real_demos)
         row = {
             **dict(zip(ROW_KEYS[:4], which, strict=True)),
             **{key: summary[key] for key in ROW_KEYS[4:]},
+            **diagnostics,
             "episode_length_s": summary["episode_length_s"],
             "seeds": [seeds.start, seeds.stop - 1],
             "config_hash": config_hash,
@@ -569,8 +616,10 @@ def build_data(preset: Preset, paths: Paths) -> bool:
     }
     if paths.data.is_file() and json.loads(paths.data.read_text()) == sizes:
         return False
-    generation(preset, paths, "sim", preset.sim_episodes)
-    generation(preset, paths, "human", preset.human_episodes)
+    for source in ("sim", "human"):
+        count = getattr(preset, f"{source}_episodes")
+        if count:
+            generation(preset, paths, source, count)
     need = count = preset.max_real_demos
     while True:
         generation(preset, paths, "real", count)
@@ -693,12 +742,26 @@ def markdown_table(header: list[str], lines: list[list[str]]) -> list[str]:
     ]
 
 
+def row_key(row: dict) -> tuple:
+    """What a study.json row is about: method, task, variant, real demonstrations."""
+    return tuple(row[k] for k in ROW_KEYS[:4])
+
+
+def merged_rows(path: Path, rows: list[dict]) -> list[dict]:
+    """``rows`` plus the rows of ``path`` (an earlier study.json, of any preset) about
+    anything else: one file holds every method's results."""
+    new = {row_key(r) for r in rows}
+    old = json.loads(path.read_text()) if path.is_file() else []
+    return [*(r for r in old if row_key(r) not in new), *rows]
+
+
 def write_results(
     preset_name: str, preset: Preset, rows: list[dict], wall: dict, command: str, out: Path
 ) -> None:
-    """study.json (the rows), study.md (tables, wall time, command) and the plots."""
+    """study.json (these rows merged into any earlier ones), <preset>.md (tables, wall time,
+    command) and the plots."""
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "study.json", rows)
+    write_json(out / "study.json", merged_rows(out / "study.json", rows))
     index = {(r["method"], r["task"], r["real_demos"], r["variant"]): r for r in rows}
     seeds = evaluation_seeds(preset.episodes)
     lines = [
@@ -740,12 +803,63 @@ def write_results(
                     for m in preset.curve_methods
                 ],
             )
-    lines += ["", "![success per method and variant](study_success.png)"]
+    diagnosed = [r for r in rows if "wasserstein" in r and r["variant"] == "real"]
+    if diagnosed:
+        lines += ["", "## Representation diagnostics (f(o), sim vs real, selected checkpoint)", ""]
+        lines += markdown_table(
+            ["method", "task", "real", "2-Wasserstein", "classifier accuracy"],
+            [
+                [
+                    r["method"],
+                    r["task"],
+                    percent(r),
+                    f"{r['wasserstein']:.3f}",
+                    f"{r['classifier_accuracy']:.2f}",
+                ]
+                for r in diagnosed
+            ],
+        )
+    lines += ["", f"![success per method and variant]({preset_name}_success.png)"]
     if preset.has_curve:
-        plot_curve(preset, index, out / "study_data_efficiency.png")
-        lines += ["", "![data efficiency](study_data_efficiency.png)"]
-    plot_success(preset, index, out / "study_success.png")
-    (out / "study.md").write_text("\n".join(lines) + "\n")
+        plot_curve(preset, index, out / f"{preset_name}_data_efficiency.png")
+        lines += ["", f"![data efficiency]({preset_name}_data_efficiency.png)"]
+    if diagnosed:
+        plot_diagnostics(diagnosed, out / f"{preset_name}_diagnostics.png")
+        lines += ["", f"![success against alignment]({preset_name}_diagnostics.png)"]
+    plot_success(preset, index, out / f"{preset_name}_success.png")
+    (out / f"{preset_name}.md").write_text("\n".join(lines) + "\n")
+
+
+def plot_diagnostics(rows: list[dict], path: Path) -> None:
+    """In-distribution success against the sim-real alignment and discernibility of f(o)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for ax, key, label in zip(
+        axes,
+        DIAGNOSTIC_KEYS,
+        ("sim-real 2-Wasserstein distance of f(o)", "domain classifier accuracy (chance 0.5)"),
+        strict=True,
+    ):
+        for r in rows:
+            ax.errorbar(
+                r[key],
+                100 * r["success_rate"],
+                yerr=100 * r["success_rate_se"],
+                fmt="o",
+                capsize=3,
+                label=r["method"],
+            )
+        ax.set_xlabel(label)
+        ax.set_ylabel("success rate (%), real")
+        ax.set_ylim(-5, 105)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def plot_success(preset: Preset, index: dict, path: Path) -> None:

@@ -13,6 +13,8 @@ import torch
 from simhum.cli import main as simhum
 from simhum.evaluate import EVAL_SEED_OFFSET
 from simhum.study import (
+    COTRAINING_METHODS,
+    DIAGNOSTIC_KEYS,
     METHODS,
     PRESETS,
     ROW_KEYS,
@@ -22,6 +24,7 @@ from simhum.study import (
     check_seeds,
     evaluation_plan,
     generation_seeds,
+    merged_rows,
     policy_config,
 )
 from simhum.variants import evaluation_seeds
@@ -108,10 +111,30 @@ def test_the_smoke_study_writes_every_row_of_the_contract(smoke: Path) -> None:
     }
     assert {(r["method"], r["task"], r["variant"], r["real_demos"]) for r in rows} == expected
     assert len(rows) == len(expected)
-    report = (smoke / "results" / "study.md").read_text()
+    report = (smoke / "results" / "smoke.md").read_text()
     assert "simhum study --preset smoke" in report and "Wall time" in report
-    for plot in ("study_success.png", "study_data_efficiency.png"):
+    for plot in ("smoke_success.png", "smoke_data_efficiency.png", "smoke_diagnostics.png"):
         assert (smoke / "results" / plot).stat().st_size > 0
+    # the sim + real co-trained policy reports its representation's diagnostics
+    for row in rows:
+        diagnosed = row["method"] == "cotrain_sim_real"
+        assert all((key in row) == diagnosed for key in DIAGNOSTIC_KEYS), row
+        if diagnosed:
+            assert row["wasserstein"] > 0 and 0.0 <= row["classifier_accuracy"] <= 1.0
+
+
+def test_results_of_another_preset_are_kept_in_study_json(tmp_path: Path) -> None:
+    path = tmp_path / "study.json"
+    row = dict.fromkeys(ROW_KEYS, 0.0) | {"method": "simhum", "task": "pick_place"}
+    other = row | {"method": "cotrain", "variant": "real", "real_demos": 10}
+    path.write_text(json.dumps([row | {"variant": "real", "real_demos": 20}, other]))
+    updated = other | {"success_rate": 0.5}
+    merged = merged_rows(path, [updated, row | {"variant": "real", "real_demos": 5}])
+    assert [(r["method"], r["real_demos"], r["success_rate"]) for r in merged] == [
+        ("simhum", 20, 0.0),
+        ("cotrain", 10, 0.5),
+        ("simhum", 5, 0.0),
+    ]
 
 
 def test_fine_tunings_start_from_one_shared_pre_training(smoke: Path) -> None:
@@ -183,7 +206,7 @@ def test_every_packaged_baseline_config_loads() -> None:
     the study's methods; each loads, is named as its file (so runs never share a folder),
     trains from scratch, stage after stage, and ends on the real domain it is evaluated in."""
     packaged = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem != "base")
-    assert packaged == sorted(METHODS)
+    assert packaged == sorted(METHODS + COTRAINING_METHODS)
     hashes = set()
     for name in packaged:
         experiment = load_experiment(name)
@@ -192,7 +215,7 @@ def test_every_packaged_baseline_config_loads() -> None:
         stages = experiment.stages
         assert stages[0].init_from is None
         assert all(s.init_from == stages[i].name for i, s in enumerate(stages[1:])), name
-        assert "real" in stages[-1].mixing, name
+        assert "real" in stages[-1].domains, name
         assert load_experiment(name).hash() == experiment.hash()  # stable
         hashes.add(experiment.hash())
         short = load_experiment(name, ["stages.0.steps=7"])

@@ -3,7 +3,9 @@
 Two graphs: ``<name>.onnx``, the observation encoder, which carries the whole contract in its
 metadata, and ``<name>.denoiser.onnx`` beside it. Sampling is the flow-matching Euler loop:
 x ~ N(0, I) from the caller's numpy Generator; for k = 0..S-1, t = k/S, x += velocity / S;
-then de-normalise with the metadata's statistics.
+then de-normalise with the metadata's statistics. A policy trained with classifier-free
+guidance on the source domain applies it inside its denoiser graph; the contract's
+``guidance`` names the domain and the scale (null for a policy without it).
 
 The contract also says where the weights come from: the training stage exported and its
 lineage, the experiment, stage, step and config hash of every stage the weights went through.
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-CONTRACT_VERSION = "2"  # 2: the training stage and lineage
+CONTRACT_VERSION = "3"  # 2: the training stage and lineage; 3: the sampler's guidance
 ENCODER_INPUTS = ("image", "proprio")
 ENCODER_OUTPUTS = ("cond",)
 DENOISER_INPUTS = ("cond", "noisy_action", "timestep")
@@ -45,6 +47,7 @@ CONTRACT_KEYS = (
     "chunk_length",
     "control_hz",
     "num_sampling_steps",
+    "guidance",
     "denoiser_file",
     "normalization",
     "proprio_layout",
@@ -108,6 +111,7 @@ class PolicyContract:
     action_std: np.ndarray
     proprio_layout: tuple[tuple[str, int, int], ...]
     action_layout: tuple[tuple[str, int, int], ...]
+    guidance: tuple[str, float] | None = None  # (domain, scale) the denoiser guides toward
     training_stage: str = ""  # the exported stage ("" for stand-ins that were not trained)
     lineage: tuple[LineageStep, ...] = ()  # first stage to the exported one
 
@@ -192,6 +196,14 @@ def parse_contract(path: Path, metadata: dict[str, str]) -> PolicyContract:
             raise fail("normalization", f"lacks a numeric list '{name}'") from None
         if stats[name].shape != (width,) or (name.endswith("std") and (stats[name] <= 0).any()):
             raise fail("normalization", f"'{name}' must hold {width} numbers (std > 0)")
+    guidance = loads("guidance")
+    if guidance is not None:
+        try:
+            guidance = (str(guidance["domain"]), float(guidance["scale"]))
+        except (TypeError, KeyError, ValueError):
+            raise fail("guidance", 'must be null or {"domain": ..., "scale": ...}') from None
+        if not np.isfinite(guidance[1]) or guidance[1] < 0:
+            raise fail("guidance", "must have a finite scale >= 0")
     lineage = loads("lineage")
     try:
         steps = tuple(
@@ -225,6 +237,7 @@ def parse_contract(path: Path, metadata: dict[str, str]) -> PolicyContract:
         chunk_length=number("chunk_length"),
         control_hz=number("control_hz", float, 1e-9),
         num_sampling_steps=number("num_sampling_steps"),
+        guidance=guidance,
         denoiser_file=metadata["denoiser_file"],
         proprio_layout=layouts["proprio_layout"],
         action_layout=layouts["action_layout"],

@@ -138,10 +138,16 @@ class PolicyNode(LifecycleNode):
             stream_points=p["stream_points"],
         )
         contract = self.policy.contract
+        guidance = (
+            f"guided toward '{contract.guidance[0]}' (scale {contract.guidance[1]})"
+            if contract.guidance
+            else "unguided"
+        )
         self.get_logger().info(
             f"policy {contract.model_id} on {self.policy.provider}: {contract.action_space} "
-            f"chunks of {contract.chunk_length} at {contract.control_hz} Hz; training stage "
-            f"'{contract.training_stage}', lineage: {contract.training()}"
+            f"chunks of {contract.chunk_length} at {contract.control_hz} Hz, sampling "
+            f"{guidance}; training stage '{contract.training_stage}', lineage: "
+            f"{contract.training()}"
         )
         warm_ms = self.controller.warm_up(p["warmup_iterations"])
         self.get_logger().info(f"warmed up: {warm_ms:.1f} ms per action chunk")

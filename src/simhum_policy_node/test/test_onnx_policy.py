@@ -107,6 +107,8 @@ def test_check_compatible_names_what_differs(tmp_path: Path) -> None:
         ({"lineage": json.dumps(LINEAGE[:1])}, "must end with the exported stage"),
         ({"training_stage": "pretrain"}, "must end with the exported stage"),
         ({"action_space": "velocity"}, "'action_space' = 'velocity' is not one of"),
+        ({"guidance": json.dumps({"domain": "real"})}, "'guidance' = .* must be null or"),
+        ({"guidance": json.dumps({"domain": "real", "scale": -1})}, "finite scale >= 0"),
         ({"normalization": json.dumps({**STATS, "action_std": [1, 1, 0, 1]})}, "std > 0"),
         ({"action_layout": json.dumps([["position", 0, 3]])}, "must end at the vector width 4"),
         ({"encoder_inputs": json.dumps(["rgb", "proprio"])}, "must be \\['image', 'proprio'\\]"),

@@ -50,6 +50,7 @@ def metadata(**overrides: str) -> dict[str, str]:
         "chunk_length": str(CHUNK),
         "control_hz": "10.0",
         "num_sampling_steps": str(STEPS),
+        "guidance": "null",
         "denoiser_file": "toy.denoiser.onnx",
         "normalization": json.dumps(STATS),
         "proprio_layout": json.dumps([["position", 0, 3]]),

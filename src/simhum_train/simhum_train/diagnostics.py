@@ -1,32 +1,47 @@
-"""Representation diagnostics from the co-training analysis (arXiv 2604.13645):
-alignment = a sliced Wasserstein distance between two domains' latents; discernibility = the
-held-out accuracy of a small MLP classifier that tells the domains apart from latents."""
+"""Representation diagnostics and losses from the co-training analysis (arXiv 2604.13645),
+on f(o), the representation the policy's action head consumes (ModularPolicy.encode):
+alignment = the 2-Wasserstein distance between two domains' representations (exact optimal
+transport, POT); discernibility = the held-out accuracy of a 2-layer MLP that tells two
+domains apart, fitted on one split and scored on the other."""
 
 from __future__ import annotations
 
+import ot
 import torch
 from torch import nn
 
-QUANTILES = 64
+
+def wasserstein(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """2-Wasserstein distance between the empirical distributions of a [N, d] and b [M, d]
+    (uniform weights, squared Euclidean cost, exact transport plan). Differentiable in a and
+    b (through the cost at the optimal plan), so it doubles as the alignment loss."""
+    cost = ot.dist(a, b)  # squared Euclidean
+    uniform_a = torch.full((len(a),), 1.0 / len(a), dtype=a.dtype, device=a.device)
+    uniform_b = torch.full((len(b),), 1.0 / len(b), dtype=b.dtype, device=b.device)
+    return ot.emd2(uniform_a, uniform_b, cost).clamp_min(0.0).sqrt()
 
 
-def sliced_wasserstein(
-    a: torch.Tensor, b: torch.Tensor, projections: int = 128, seed: int = 0
-) -> torch.Tensor:
-    """Sliced 2-Wasserstein distance between point sets a [N, d] and b [M, d] (any sizes):
-    random unit directions, then the 1-D distance between matched quantiles. Differentiable,
-    so it doubles as the latent alignment loss."""
-    generator = torch.Generator().manual_seed(seed)
-    directions = torch.randn(a.shape[1], projections, generator=generator).to(a.device)
-    directions = directions / directions.norm(dim=0, keepdim=True)
-    levels = torch.linspace(0, 1, QUANTILES, device=a.device)
-    qa = torch.quantile(a @ directions, levels, dim=0)
-    qb = torch.quantile(b @ directions, levels, dim=0)
-    return (qa - qb).pow(2).mean().sqrt()
+class GradientReversal(torch.autograd.Function):
+    """Identity forward; the gradient times -scale backward (Ganin & Lempitsky 2015): what
+    follows learns to tell the domains apart, what precedes learns to make them alike."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return -ctx.scale * grad, None
+
+
+def reverse_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """x, with its gradient multiplied by -scale on the way back."""
+    return GradientReversal.apply(x, scale)
 
 
 class DomainClassifier(nn.Module):
-    """A two-layer MLP from latents to domain logits."""
+    """A two-layer MLP from representations to domain logits."""
 
     def __init__(self, d_model: int, domains: int, hidden: int = 64) -> None:
         super().__init__()
@@ -37,31 +52,35 @@ class DomainClassifier(nn.Module):
 
 
 def domain_classifier_accuracy(
-    latents: dict[str, torch.Tensor], steps: int = 100, seed: int = 0
+    latents: dict[str, torch.Tensor], steps: int = 200, seed: int = 0
 ) -> float:
-    """Held-out accuracy (30% of each domain) of a fresh MLP classifier trained on the other
-    70%; chance is 1 / number of domains."""
+    """Accuracy of a fresh MLP classifier fitted on half of each domain's samples and scored
+    on the other half (domains are first cut to the same size, so chance is 1 / number of
+    domains)."""
     generator = torch.Generator().manual_seed(seed)
+    size = min(len(z) for z in latents.values())
+    if size < 2:
+        raise ValueError("domain_classifier_accuracy needs at least 2 samples per domain")
+    cut = size // 2
     train_x, train_y, test_x, test_y = [], [], [], []
     for label, z in enumerate(latents.values()):
-        z = z.detach().float().cpu()
-        order = torch.randperm(len(z), generator=generator)
-        cut = max(1, int(0.7 * len(z)))
-        train_x.append(z[order[:cut]])
-        test_x.append(z[order[cut:]])
+        z = z.detach().float().cpu()[torch.randperm(len(z), generator=generator)[:size]]
+        train_x.append(z[:cut])
+        test_x.append(z[cut:])
         train_y.append(torch.full((cut,), label))
-        test_y.append(torch.full((len(z) - cut,), label))
+        test_y.append(torch.full((size - cut,), label))
     x, y = torch.cat(train_x), torch.cat(train_y)
     mean, std = x.mean(0), x.std(0) + 1e-6
     with torch.random.fork_rng(devices=[]):  # a seeded classifier, training RNG untouched
         torch.manual_seed(seed)
         classifier = DomainClassifier(x.shape[1], len(latents))
     optimizer = torch.optim.Adam(classifier.parameters(), lr=1e-2)
-    for _ in range(steps):
-        loss = nn.functional.cross_entropy(classifier((x - mean) / std), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    with torch.enable_grad():
+        for _ in range(steps):
+            loss = nn.functional.cross_entropy(classifier((x - mean) / std), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
     with torch.no_grad():
         predicted = classifier((torch.cat(test_x) - mean) / std).argmax(-1)
     return float((predicted == torch.cat(test_y)).float().mean())

@@ -87,8 +87,10 @@ class StageConfig:
     # modules kept as they start (not trained), e.g. [trunk, embodiments.robot]: a fine-tune
     # that only adapts the vision to a new domain
     freeze: tuple[str, ...] = ()
-    domain_classifier_weight: float = 0.0  # discernibility loss on the visual latents
-    alignment_weight: float = 0.0  # sliced-Wasserstein alignment loss between domains
+    # auxiliary losses on f(o), the representation the action head consumes:
+    domain_classifier_weight: float = 0.0  # discernibility: a domain classifier's loss
+    adversarial_weight: float = 0.0  # adversarial alignment: that classifier, gradient reversed
+    alignment_weight: float = 0.0  # optimal-transport alignment: 2-Wasserstein between domains
     eval_every: int = 200
     eval_samples: int = 128  # validation windows per domain
     checkpoint_every: int = 200
@@ -111,6 +113,13 @@ class StageConfig:
             raise ValueError(f"{where}: batch_mixing must be one of {BATCH_MIXING}")
         if self.steps < 0 or self.batch_size < len(self.domains):
             raise ValueError(f"{where}: steps must be >= 0 and batch_size at least one per domain")
+        if min(self.domain_classifier_weight, self.adversarial_weight, self.alignment_weight) < 0:
+            raise ValueError(f"{where}: the auxiliary loss weights must be >= 0")
+        if self.domain_classifier_weight > 0 and self.adversarial_weight > 0:
+            raise ValueError(
+                f"{where}: domain_classifier_weight (push the domains apart) and "
+                "adversarial_weight (pull them together) share one classifier; set one"
+            )
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"{where}: ema must be in [0, 1), got {self.ema}")
         if min(self.eval_every, self.checkpoint_every, self.eval_samples) < 1:

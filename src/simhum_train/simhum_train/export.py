@@ -37,7 +37,7 @@ from simhum_core.onnx_policy import (
 )
 from simhum_train.checkpoint import CheckpointError, load_policy
 from simhum_train.errors import SimhumTrainError
-from simhum_train.keys import DEPLOY_ADAPTOR, DEPLOY_EMBODIMENT
+from simhum_train.keys import DEPLOY_ADAPTOR, DEPLOY_DOMAIN, DEPLOY_EMBODIMENT
 from simhum_train.normalize import Normalizer
 from simhum_train.policy.flow import sample_actions
 from simhum_train.policy.modeling import ModularPolicy
@@ -58,14 +58,18 @@ class EncoderGraph(nn.Module):
 
 
 class DenoiserGraph(nn.Module):
-    """cond, noisy actions [B, H, A], flow time [B] -> velocity [B, H, A]."""
+    """cond, noisy actions [B, H, A], flow time [B] -> velocity [B, H, A]; a
+    domain-conditioned policy's is guided toward the real domain (the contract's
+    ``guidance``)."""
 
     def __init__(self, policy: ModularPolicy) -> None:
         super().__init__()
         self.policy = policy
 
     def forward(self, cond: torch.Tensor, noisy_action: torch.Tensor, timestep: torch.Tensor):
-        return self.policy.velocity(cond, noisy_action, timestep, DEPLOY_EMBODIMENT)
+        return self.policy.guided_velocity(
+            cond, noisy_action, timestep, DEPLOY_EMBODIMENT, DEPLOY_DOMAIN
+        )
 
 
 def check_deployable(policy: ModularPolicy, checkpoint_path: Path) -> None:
@@ -103,6 +107,11 @@ def contract_metadata(checkpoint: dict, name: str, model_id: str) -> dict[str, s
         "chunk_length": str(arch["chunk_length"]),
         "control_hz": str(checkpoint["control_hz"]),
         "num_sampling_steps": str(arch["num_sampling_steps"]),
+        "guidance": json.dumps(
+            {"domain": DEPLOY_DOMAIN, "scale": arch["guidance_scale"]}
+            if arch.get("domain_conditioning")
+            else None
+        ),
         "denoiser_file": f"{name}.denoiser.onnx",
         "normalization": json.dumps(checkpoint["normalization"][DEPLOY_EMBODIMENT]),
         "proprio_layout": json.dumps([list(s) for s in space["proprio_layout"]]),
@@ -204,7 +213,12 @@ def torch_sample(
         proprio = torch.from_numpy(normalizer.proprio(proprio_history_raw)[None])
         cond, _ = policy.encode(image, proprio, DEPLOY_ADAPTOR, DEPLOY_EMBODIMENT)
         chunk = sample_actions(
-            policy, cond, torch.from_numpy(noise), a.num_sampling_steps, DEPLOY_EMBODIMENT
+            policy,
+            cond,
+            torch.from_numpy(noise),
+            a.num_sampling_steps,
+            DEPLOY_EMBODIMENT,
+            DEPLOY_DOMAIN,
         )
     return normalizer.unnormalize_action(chunk[0].numpy())
 

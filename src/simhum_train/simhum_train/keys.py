@@ -22,6 +22,7 @@ EMBODIMENT_OF = {SIM: ROBOT, HUMAN: HUMAN, REAL: ROBOT}
 # The deployable path: what the robot sees and how it acts.
 DEPLOY_ADAPTOR = REAL
 DEPLOY_EMBODIMENT = ROBOT
+DEPLOY_DOMAIN = REAL  # where a domain-conditioned policy's sampling is guided
 
 # Batch keys (numpy and torch batches alike).
 OBS_IMAGE = "image"  # uint8 [B, T, H, W, 3]

@@ -45,7 +45,8 @@ from simhum_train.dataset import DomainWindows, TrainingData
 from simhum_train.diagnostics import (
     DomainClassifier,
     domain_classifier_accuracy,
-    sliced_wasserstein,
+    reverse_gradient,
+    wasserstein,
 )
 from simhum_train.experiment import ConfigError, ExperimentConfig, StageConfig, load_experiment
 from simhum_train.metrics import CsvLog, plot_losses
@@ -220,8 +221,11 @@ class StageTrainer:
         return {d: n / total for d, n in self.shares.items()}
 
     def losses(self, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        """Weighted flow-matching loss over domains, the auxiliary losses, and their sum;
-        training images and proprioception are augmented."""
+        """Weighted flow-matching loss over domains, the auxiliary losses on f(o)
+        (discernibility: a domain classifier; adversarial alignment: the same classifier
+        behind a gradient reversal; optimal-transport alignment: the 2-Wasserstein distance
+        between each pair of domains in the batch), and their sum; training images and
+        proprioception are augmented."""
         flow = torch.zeros((), device=self.device)
         latents = {}
         weights = self.domain_weights()
@@ -232,23 +236,32 @@ class StageTrainer:
             cond, latents[domain] = self.policy.encode(
                 images, proprio, keys.ADAPTOR_OF[domain], embodiment
             )
-            per_sample = flow_matching_loss(self.policy, cond, b[keys.ACTION], embodiment)
+            per_sample = flow_matching_loss(self.policy, cond, b[keys.ACTION], embodiment, domain)
             flow = flow + weights[domain] * per_sample.mean()
         out = {"flow_loss": flow}
         total = flow
-        if self.stage.domain_classifier_weight > 0 and len(latents) > 1:
-            z = list(latents.values())
-            logits = self.classifier(torch.cat(z))
+        s = self.stage
+        if (s.domain_classifier_weight > 0 or s.adversarial_weight > 0) and len(latents) > 1:
+            z = torch.cat(list(latents.values()))
+            if s.adversarial_weight > 0:  # the classifier learns, the encoder is reversed
+                logits = self.classifier(reverse_gradient(z, s.adversarial_weight))
+            else:
+                logits = self.classifier(z)
             labels = torch.cat(
-                [torch.full((len(x),), i, device=self.device) for i, x in enumerate(z)]
+                [
+                    torch.full((len(x),), i, device=self.device)
+                    for i, x in enumerate(latents.values())
+                ]
             )
             out["classifier_loss"] = torch.nn.functional.cross_entropy(logits, labels)
-            total = total + self.stage.domain_classifier_weight * out["classifier_loss"]
-        if self.stage.alignment_weight > 0 and len(latents) > 1:
+            # discernibility weighs the whole loss; adversarially, the classifier learns at
+            # full rate and the encoder at -adversarial_weight (the reversal's scale)
+            weight = s.domain_classifier_weight if s.domain_classifier_weight > 0 else 1.0
+            total = total + weight * out["classifier_loss"]
+        if s.alignment_weight > 0 and len(latents) > 1:
             pairs = list(combinations(latents.values(), 2))
-            distances = [sliced_wasserstein(a, b, seed=self.step) for a, b in pairs]
-            out["alignment_loss"] = torch.stack(distances).mean()
-            total = total + self.stage.alignment_weight * out["alignment_loss"]
+            out["alignment_loss"] = torch.stack([wasserstein(a, b) for a, b in pairs]).mean()
+            total = total + s.alignment_weight * out["alignment_loss"]
         out["loss"] = total
         return out
 
@@ -297,9 +310,9 @@ class StageTrainer:
             cond, _ = policy.encode(
                 b[keys.OBS_IMAGE], b[keys.OBS_PROPRIO], keys.ADAPTOR_OF[domain], embodiment
             )
-            loss = flow_matching_loss(policy, cond, b[keys.ACTION], embodiment, generator)
+            loss = flow_matching_loss(policy, cond, b[keys.ACTION], embodiment, domain, generator)
             noise = torch.randn(b[keys.ACTION].shape, generator=generator, device=self.device)
-            chunk = sample_actions(policy, cond, noise, steps, embodiment)
+            chunk = sample_actions(policy, cond, noise, steps, embodiment, domain)
             mse = (chunk - b[keys.ACTION]).pow(2).mean()
             out[f"val_loss/{domain}"] = float(loss.mean())
             out["val_loss"] += weight * float(loss.mean())
@@ -308,32 +321,41 @@ class StageTrainer:
         return out
 
     def diagnostic_domains(self) -> list[str]:
-        """Store domains whose images this policy has an adaptor for."""
-        return [d for d in self.data.domains if keys.ADAPTOR_OF[d] in self.policy.adaptors]
+        """Store domains this policy can encode (it has their adaptor and embodiment)."""
+        return [
+            d
+            for d in self.data.domains
+            if keys.ADAPTOR_OF[d] in self.policy.adaptors
+            and keys.EMBODIMENT_OF[d] in self.policy.embodiments
+        ]
 
     @torch.no_grad()
     def diagnostics(self) -> dict[str, float]:
-        """Sliced Wasserstein distance between each pair of domains' visual latents and a
-        fresh MLP classifier's held-out accuracy at telling the domains apart."""
+        """For each pair of domains, on their held-out windows cut to the same number: the
+        2-Wasserstein distance between their f(o) (alignment) and a fresh MLP classifier's
+        accuracy at telling them apart, fitted on one half and scored on the other
+        (discernibility; chance 0.5)."""
         latents = {}
         for domain in self.diagnostic_domains():
-            windows = self._eval_windows(domain)
-            b = self._fixed_windows(windows)
-            latents[domain] = self.averaged.latent(b[keys.OBS_IMAGE], keys.ADAPTOR_OF[domain])
+            b = self._fixed_windows(self._eval_windows(domain))
+            _, latents[domain] = self.averaged.encode(
+                b[keys.OBS_IMAGE],
+                b[keys.OBS_PROPRIO],
+                keys.ADAPTOR_OF[domain],
+                keys.EMBODIMENT_OF[domain],
+            )
+        size = min((len(z) for z in latents.values()), default=0)
         out = {}
         for a, b in combinations(sorted(latents), 2):
-            out[f"swd/{a}-{b}"] = float(sliced_wasserstein(latents[a], latents[b]))
-        if len(latents) > 1:
-            with torch.enable_grad():
-                out["domain_accuracy"] = domain_classifier_accuracy(latents)
+            za, zb = latents[a][:size], latents[b][:size]
+            out[f"wasserstein/{a}-{b}"] = float(wasserstein(za, zb))
+            out[f"classifier_accuracy/{a}-{b}"] = domain_classifier_accuracy({a: za, b: zb})
         return out
 
     def eval_columns(self) -> list[str]:
         """The eval CSV's columns for this stage."""
-        pairs = combinations(sorted(self.diagnostic_domains()), 2)
-        diag = [f"swd/{a}-{b}" for a, b in pairs]
-        if len(self.diagnostic_domains()) > 1:
-            diag.append("domain_accuracy")
+        pairs = list(combinations(sorted(self.diagnostic_domains()), 2))
+        diag = [f"{m}/{a}-{b}" for a, b in pairs for m in ("wasserstein", "classifier_accuracy")]
         return ["val_loss", "val_action_mse", *(f"val_loss/{d}" for d in self.domains), *diag]
 
     # -- checkpoints ----------------------------------------------------------------------

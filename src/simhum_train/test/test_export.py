@@ -50,6 +50,7 @@ def test_metadata_is_complete_and_reads_back(two_stage, exported: Path, robot) -
         4,
     )
     assert (c.num_sampling_steps, c.control_hz) == (4, pytest.approx(10.0))
+    assert c.guidance is None  # trained without domain conditioning
     assert c.config_hash == checkpoint["config_hash"] and len(c.config_hash) == 64
     assert c.denoiser_path == exported.parent / "tiny.denoiser.onnx"
     assert c.action_layout == (("position", 0, 3), ("rot6d", 3, 9), ("gripper", 9, 10))

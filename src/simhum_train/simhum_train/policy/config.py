@@ -40,6 +40,12 @@ class ArchitectureConfig:
     history: int = 1  # observation history T
     chunk_length: int = 16  # action chunk H
     num_sampling_steps: int = 8  # Euler steps of the flow-matching sampler
+    # classifier-free guidance on the source domain: the denoiser takes the domain's label,
+    # replaced by the null label with probability label_dropout in training; sampling
+    # follows v(null) + guidance_scale * (v(real) - v(null))
+    domain_conditioning: bool = False
+    label_dropout: float = 0.2
+    guidance_scale: float = 1.5
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "backbone_widths", tuple(self.backbone_widths))
@@ -69,6 +75,11 @@ class ArchitectureConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 < self.label_dropout < 1.0 or self.guidance_scale < 0.0:
+            raise ValueError(
+                f"model.label_dropout must be in (0, 1) and model.guidance_scale >= 0, got "
+                f"{self.label_dropout} and {self.guidance_scale}"
+            )
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,15 @@
 
     image ─ backbone (shared ResNet, GroupNorm) ─ adaptor[visual domain] ─┐
     proprio ─ embodiment[robot|human].proprio_encoder ────────────────────┴ trunk.encode ─ cond
-    noisy action ─ embodiment.action_encoder ─ trunk.denoise(cond, t) ─ embodiment.action_decoder
-                                                                          ─ velocity
+    noisy action ─ embodiment.action_encoder ─ trunk.denoise(cond, t, [domain label])
+                 ─ embodiment.action_decoder ─ velocity
 
 The head is flow matching: ``velocity`` is d(action)/dt along the straight path from noise
-(t = 0) to the data (t = 1), so a few Euler steps sample an action chunk.
+(t = 0) to the data (t = 1), so a few Euler steps sample an action chunk. f(o), the
+representation the co-training diagnostics compare across domains, is ``cond`` (what the
+head consumes) averaged over its tokens. With ``domain_conditioning`` the denoiser also
+takes the source domain's label (or the null label, dropped out in training), so sampling
+can be guided toward a domain (classifier-free guidance).
 """
 
 from __future__ import annotations
@@ -17,7 +21,15 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from simhum_train.keys import DOMAINS
 from simhum_train.policy.config import PolicyConfig
+
+NULL_DOMAIN = len(DOMAINS)  # the label index of "no domain" (classifier-free guidance)
+
+
+def domain_index(domain: str, batch: int, device: torch.device) -> torch.Tensor:
+    """The label indices [batch] of ``domain`` for the denoiser's domain conditioning."""
+    return torch.full((batch,), DOMAINS.index(domain), dtype=torch.long, device=device)
 
 
 class ResidualBlock(nn.Module):
@@ -220,6 +232,11 @@ class Trunk(nn.Module):
             DenoiserBlock(d, a.heads, a.mlp_ratio, a.dropout) for _ in range(a.decoder_layers)
         )
         self.decoder_norm = nn.LayerNorm(d)
+        # one embedding per source domain plus the null label, added to the flow-time
+        # embedding that modulates every denoiser block
+        self.domain_embedding = (
+            nn.Embedding(len(DOMAINS) + 1, d) if a.domain_conditioning else None
+        )
 
     def encode(self, tokens: torch.Tensor) -> torch.Tensor:
         """Observation tokens [B, N, d] -> conditioning tokens [B, N, d]."""
@@ -228,9 +245,20 @@ class Trunk(nn.Module):
             x = block(x)
         return self.encoder_norm(x)
 
-    def denoise(self, cond: torch.Tensor, actions: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """Action tokens [B, H, d] at flow time t [B] -> output tokens [B, H, d]."""
+    def denoise(
+        self,
+        cond: torch.Tensor,
+        actions: torch.Tensor,
+        t: torch.Tensor,
+        domain: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Action tokens [B, H, d] at flow time t [B] -> output tokens [B, H, d]; ``domain``
+        [B] (label indices, NULL_DOMAIN for none) when the trunk is domain-conditioned."""
         t_emb = self.time_mlp(timestep_embedding(t, cond.shape[-1]))
+        if self.domain_embedding is not None:
+            if domain is None:
+                raise ValueError("a domain-conditioned trunk needs domain labels")
+            t_emb = t_emb + self.domain_embedding(domain)
         x = actions + self.action_position
         for block in self.decoder:
             x = block(x, cond, t_emb)
@@ -274,25 +302,52 @@ class ModularPolicy(nn.Module):
         tokens = self.adaptors[adaptor](self.backbone(x))
         return tokens.reshape(-1, a.history, c.tokens_per_frame, a.d_model)
 
-    def latent(self, image: torch.Tensor, adaptor: str) -> torch.Tensor:
-        """The visual latent [B, d]: adaptor tokens averaged over space and history; what
-        the domain diagnostics and auxiliary losses compare across domains."""
-        return self.visual_tokens(image, adaptor).mean(dim=(1, 2))
-
     def encode(
         self, image: torch.Tensor, proprio: torch.Tensor, adaptor: str, embodiment: str
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Conditioning tokens [B, N, d] and the visual latent [B, d] of uint8 images
-        [B, T, H, W, 3] and normalised proprio [B, T, P]."""
+        """Conditioning tokens [B, N, d] (what the action head consumes) and f(o) [B, d]
+        (those tokens averaged) of uint8 images [B, T, H, W, 3] and normalised proprio
+        [B, T, P]."""
         visual = self.visual_tokens(image, adaptor)
         proprio_tokens = self.embodiments[embodiment].proprio_encoder(proprio)[:, :, None]
         tokens = torch.cat([visual, proprio_tokens], dim=2).flatten(1, 2)
-        return self.trunk.encode(tokens), visual.mean(dim=(1, 2))
+        cond = self.trunk.encode(tokens)
+        return cond, cond.mean(dim=1)
 
     def velocity(
-        self, cond: torch.Tensor, noisy_action: torch.Tensor, t: torch.Tensor, embodiment: str
+        self,
+        cond: torch.Tensor,
+        noisy_action: torch.Tensor,
+        t: torch.Tensor,
+        embodiment: str,
+        domain: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Flow velocity [B, H, A] of noisy actions [B, H, A] at flow time t [B]."""
+        """Flow velocity [B, H, A] of noisy actions [B, H, A] at flow time t [B], given
+        domain labels [B] when the trunk is domain-conditioned."""
         io = self.embodiments[embodiment]
-        tokens = self.trunk.denoise(cond, io.action_encoder(noisy_action), t)
+        tokens = self.trunk.denoise(cond, io.action_encoder(noisy_action), t, domain)
         return io.action_decoder(tokens)
+
+    def guided_velocity(
+        self,
+        cond: torch.Tensor,
+        noisy_action: torch.Tensor,
+        t: torch.Tensor,
+        embodiment: str,
+        domain: str,
+    ) -> torch.Tensor:
+        """The sampling velocity: classifier-free guidance toward ``domain``,
+        v(null) + scale * (v(domain) - v(null)), for a domain-conditioned trunk; the plain
+        velocity otherwise."""
+        if not self.config.arch.domain_conditioning:
+            return self.velocity(cond, noisy_action, t, embodiment)
+        b = cond.shape[0]
+        labels = torch.cat(
+            [domain_index(domain, b, cond.device), torch.full_like(t, NULL_DOMAIN).long()]
+        )
+        both = self.velocity(
+            cond.repeat(2, 1, 1), noisy_action.repeat(2, 1, 1), t.repeat(2), embodiment, labels
+        )
+        conditional, unconditional = both[:b], both[b:]
+        scale = self.config.arch.guidance_scale
+        return unconditional + scale * (conditional - unconditional)
