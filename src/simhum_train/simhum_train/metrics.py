@@ -1,4 +1,5 @@
-"""CSV metric logs (resumable) and the PNG loss plot of an experiment's stages."""
+"""CSV metric logs (resumable) and the PNG plots of an experiment's stages: the losses, and
+the representation diagnostics over training."""
 
 from __future__ import annotations
 
@@ -71,6 +72,51 @@ def plot_losses(stage_dirs: list[tuple[str, Path]], out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
+
+
+DIAGNOSTICS = {
+    "wasserstein": "2-Wasserstein distance of f(o)",
+    "classifier_accuracy": "held-out domain classifier accuracy (chance 0.5)",
+}
+
+
+def plot_diagnostics(stage_dirs: list[tuple[str, Path]], out: Path) -> bool:
+    """Alignment (2-Wasserstein) and discernibility (classifier accuracy) of each domain
+    pair over training, stages back to back; written to ``out`` (PNG) when any stage logged
+    them. Returns whether it wrote the plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    offset, drawn = 0, False
+    for name, folder in stage_dirs:
+        evals = read_csv(folder / "eval.csv")
+        if not evals:
+            continue
+        steps = np.array([int(r["step"]) for r in evals]) + offset
+        for ax, (metric, label) in zip(axes, DIAGNOSTICS.items(), strict=True):
+            for column in (c for c in evals[0] if c.startswith(f"{metric}/")):
+                pair = column.split("/", 1)[1]
+                ax.plot(
+                    steps, [float(r[column]) for r in evals], "o-", ms=3, label=f"{name} {pair}"
+                )
+                drawn = True
+            ax.set_ylabel(label)
+        if offset:
+            for ax in axes:
+                ax.axvline(offset, color="grey", ls="--", lw=0.8)
+        offset = int(steps[-1])
+    if drawn:
+        for ax in axes:
+            ax.set_xlabel("step (stages back to back)")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return drawn
 
 
 def _smooth(values: np.ndarray, alpha: float = 0.1) -> np.ndarray:

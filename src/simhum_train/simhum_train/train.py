@@ -49,7 +49,7 @@ from simhum_train.diagnostics import (
     wasserstein,
 )
 from simhum_train.experiment import ConfigError, ExperimentConfig, StageConfig, load_experiment
-from simhum_train.metrics import CsvLog, plot_losses
+from simhum_train.metrics import CsvLog, plot_diagnostics, plot_losses
 from simhum_train.mixing import AUTO, auto_mixing, guide_line
 from simhum_train.policy.config import PolicyConfig
 from simhum_train.policy.flow import flow_matching_loss, sample_actions
@@ -494,6 +494,7 @@ def run_experiment(exp: ExperimentConfig, progress: bool = True) -> dict[str, Pa
             trainer.run(progress)
         finals[stage.name] = stage_dir / BEST
         plot_losses(stage_dirs, exp.out_dir / "loss.png")
+        plot_diagnostics(stage_dirs, exp.out_dir / "diagnostics.png")
     return finals
 
 

@@ -98,6 +98,7 @@ def test_stage_two_checkpoint_holds_exactly_the_retained_modules(two_stage) -> N
         assert all(f"{metric}/{pair}" in evals[-1] for pair in pairs)
     assert all(float(evals[-1][f"wasserstein/{pair}"]) > 0 for pair in pairs)
     assert all(0.0 <= float(evals[-1][f"classifier_accuracy/{pair}"]) <= 1.0 for pair in pairs)
+    assert (Path(two_stage["pretrain"]).parents[1] / "diagnostics.png").stat().st_size > 10_000
 
 
 def test_initialize_from_copies_kept_modules_and_maps_renamed_ones(two_stage) -> None:
@@ -297,6 +298,9 @@ def test_diagnostics_separate_shifted_latents_from_identical_ones() -> None:
     shifted = b + 3.0
     assert domain_classifier_accuracy({"sim": a, "real": shifted}) > 0.95
     assert domain_classifier_accuracy({"sim": a, "real": b}) < 0.7
+    # a collapsed representation is one point for both domains, whatever rounding says
+    collapsed = torch.full((200, 16), 0.3)
+    assert domain_classifier_accuracy({"sim": collapsed, "real": collapsed + 1e-7}) < 0.7
 
 
 def test_a_checkpoint_of_another_robot_or_action_space_is_refused_as_a_start(
