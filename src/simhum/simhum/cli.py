@@ -11,6 +11,7 @@ method (study).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
@@ -46,6 +47,9 @@ def up(args: argparse.Namespace) -> int:
     except (ValueError, SupervisorError) as err:
         print(f"simhum up: {err}", file=sys.stderr)
         return 2
+    # Ctrl-C (SIGINT) stops the graph even when this was started in the background by a
+    # shell without job control, which starts it with SIGINT ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with supervisor:
         return supervisor.run_forever()
 

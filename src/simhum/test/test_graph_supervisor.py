@@ -129,17 +129,26 @@ def test_supervisor_reports_a_killed_node(tmp_path) -> None:
 
 
 def test_simhum_up_stops_cleanly_on_ctrl_c(tmp_path) -> None:
+    """Also when started with SIGINT ignored, as a shell without job control starts a
+    background command (a test run as `nohup ... &` left the graph running on the test's
+    DDS domain, and every later DDS test saw its camera)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "simhum.cli", "up", "--mode", "sim", "--run-dir", str(tmp_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
-    bridge_log = tmp_path / "logs" / "simhum_sim_bridge.log"
-    assert wait_for(lambda: bridge_log.is_file() and "simulating" in bridge_log.read_text())
-    assert proc.poll() is None
-    proc.send_signal(signal.SIGINT)
-    output, _ = proc.communicate(timeout=30)
+    try:
+        bridge_log = tmp_path / "logs" / "simhum_sim_bridge.log"
+        assert wait_for(lambda: bridge_log.is_file() and "simulating" in bridge_log.read_text())
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    finally:  # never leave a graph behind on the test's DDS domain: the supervisor and its
+        # nodes (their own sessions) all name the run folder on their command lines
+        if proc.poll() is None:
+            subprocess.run(["pkill", "-KILL", "-f", str(tmp_path)], check=False)
     assert proc.returncode == 0, output
     assert "1 nodes up: simhum_sim_bridge" in output and "stopping" in output
     assert "simulating 'simhum_arm'" in (tmp_path / "logs" / "simhum_sim_bridge.log").read_text()
