@@ -721,7 +721,7 @@ def run_study(preset_name: str, preset: Preset, paths: Paths, command: str) -> i
     rows = collect_rows(preset, paths)
     wall = {"this_run_s": time.monotonic() - started, "all_steps_s": sum(timings.values())}
     write_results(preset_name, preset, rows, wall, command, paths.results)
-    print(f"results: {paths.results / 'study.md'}, {paths.results / 'study.json'}")
+    print(f"results: {paths.results / f'{preset_name}.md'}, {paths.results / 'study.json'}")
     return 0
 
 
