@@ -263,7 +263,7 @@ def plot(result: dict, folder: Path) -> list[Path]:
     right.plot(weights, [r["wasserstein"] for r in sweep], "k-", alpha=0.4, label="W2(z)")
     right.set_ylabel("Wasserstein-2 between domain latents")
     left.legend(loc="center left", fontsize=8)
-    left.set_title("toy model: alignment helps while the domains stay discernible")
+    left.set_title("toy model: success, alignment and discernibility against lambda")
     fig.tight_layout()
     paths = [folder / "toy_alignment.png"]
     fig.savefig(paths[0], dpi=120)
