@@ -20,6 +20,9 @@ setup(
         "matplotlib",
         "pillow",
         "pot",  # optimal transport: the co-training diagnostics and alignment loss
+        "pyarrow",  # LeRobot datasets: parquet tables
+        "av",  # LeRobot datasets: MP4 videos
+        "tensorboard",  # training logs beside the CSV
     ],
     description="SimHum training: episodes to dataset, modular policy, two-stage training, "
     "baselines, ONNX export.",
