@@ -5,8 +5,9 @@
 
 Each stage writes <out>/<name>/<stage>/: checkpoint.pt (latest, for resume), best.pt (the
 evaluation with the lowest validation error of sampled action chunks: what a later stage
-starts from and what to export), final.pt (the last step), train.csv and eval.csv; the
-experiment folder gets config.yaml (resolved) and loss.png. Re-running the same command
+starts from and what to export), final.pt (the last step), train.csv and eval.csv, and
+TensorBoard event files (``tensorboard --logdir <out>/<name>``); the experiment folder gets
+config.yaml (resolved), loss.png and diagnostics.png. Re-running the same command
 resumes an interrupted stage and skips finished ones; a changed config in the same folder is
 refused.
 """
@@ -54,6 +55,7 @@ from simhum_train.mixing import AUTO, auto_mixing, guide_line
 from simhum_train.policy.config import PolicyConfig
 from simhum_train.policy.flow import flow_matching_loss, sample_actions
 from simhum_train.policy.modeling import ModularPolicy
+from simhum_train.tensorboard_log import TensorBoardLog
 
 EVAL_SEED = 1234  # fixed noise and flow times, so validation losses compare across evals
 SELECTION_METRIC = "val_action_mse"  # sampled chunks vs validation labels: picks best.pt
@@ -295,13 +297,15 @@ class StageTrainer:
         return None
 
     @torch.no_grad()
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self) -> tuple[dict[str, float], dict[str, tuple[np.ndarray, np.ndarray]]]:
         """Validation flow loss and sampled-chunk MSE (normalised units) of the stage's
         domains, then latent diagnostics over every store domain this policy can see; all of
-        the moving-average weights."""
+        the moving-average weights. Also, per domain, the first window's sampled and
+        demonstrated chunks [H, A] (for the logs' figures)."""
         policy = self.averaged.eval()
         generator = torch.Generator(device=self.device).manual_seed(EVAL_SEED)
         out: dict[str, float] = {"val_loss": 0.0, "val_action_mse": 0.0}
+        examples = {}
         steps = self.exp.model.num_sampling_steps
         for domain, weight in self.stage.mixing.items():
             windows = self._eval_windows(domain)
@@ -317,8 +321,9 @@ class StageTrainer:
             out[f"val_loss/{domain}"] = float(loss.mean())
             out["val_loss"] += weight * float(loss.mean())
             out["val_action_mse"] += weight * float(mse)
+            examples[domain] = (chunk[0].cpu().numpy(), b[keys.ACTION][0].cpu().numpy())
         out.update(self.diagnostics())
-        return out
+        return out, examples
 
     def diagnostic_domains(self) -> list[str]:
         """Store domains this policy can encode (it has their adaptor and embodiment)."""
@@ -428,6 +433,7 @@ class StageTrainer:
             self.step,
         )
         eval_log = CsvLog(self.dir / "eval.csv", self.eval_columns(), self.step)
+        self.board = TensorBoardLog(self.dir, self.step)
         if self.step == 0:
             self.record_evaluation(eval_log)
         s = self.stage
@@ -436,8 +442,9 @@ class StageTrainer:
         )
         while self.step < s.steps:
             start = time.perf_counter()
-            values = self.train_step()
-            train_log.write(self.step, {**values, "seconds": time.perf_counter() - start})
+            values = {**self.train_step(), "seconds": time.perf_counter() - start}
+            train_log.write(self.step, values)
+            self.board.train(self.step, values)
             bar.update()
             bar.set_postfix(loss=f"{values['loss']:.4f}")
             if self.step % s.eval_every == 0 or self.step == s.steps:
@@ -445,13 +452,16 @@ class StageTrainer:
             if self.step % s.checkpoint_every == 0 or self.step == s.steps:
                 self.save(LATEST)
         bar.close()
+        self.board.close()
         return self.save(FINAL)
 
     def record_evaluation(self, eval_log: CsvLog) -> None:
         """Evaluate, log, and keep the weights as best.pt when the validation error of
         sampled action chunks is the lowest so far (checkpoint selection)."""
-        values = self.evaluate()
+        values, examples = self.evaluate()
         eval_log.write(self.step, values)
+        layouts = {d: self.data.spaces[keys.EMBODIMENT_OF[d]].action_layout for d in examples}
+        self.board.evaluation(self.step, values, examples, layouts)
         if values[SELECTION_METRIC] < self.best:
             self.best = values[SELECTION_METRIC]
             self.save(BEST)

@@ -15,6 +15,7 @@ from simhum_train.diagnostics import domain_classifier_accuracy, wasserstein
 from simhum_train.experiment import ConfigError, load_experiment
 from simhum_train.metrics import read_csv
 from simhum_train.policy.modeling import Backbone, ModularPolicy
+from simhum_train.tensorboard_log import TensorBoardLog
 from simhum_train.train import (
     StageTrainer,
     batch_shares,
@@ -26,6 +27,13 @@ from simhum_train.train import (
 from simhum_train.train import main as simhum_train
 
 RETAINED = {"backbone", "trunk", "adaptors.real", "embodiments.robot"}
+
+
+def tensorboard_events(folder: Path):
+    """The scalars and images of the event files in ``folder``, as TensorBoard reads them."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    return EventAccumulator(str(folder), size_guidance={"scalars": 0, "images": 0}).Reload()
 
 
 def module_roots(state: dict) -> set[str]:
@@ -56,6 +64,14 @@ def test_a_tiny_training_run_lowers_the_loss(
     train = read_csv(tmp_path / "tiny" / "sim" / "train.csv")
     assert len(train) == 60 and all(float(r["seconds"]) > 0 for r in train)
     assert (tmp_path / "tiny" / "loss.png").stat().st_size > 10_000
+    # TensorBoard event files beside the CSVs mirror them, with a predictions figure
+    board = tensorboard_events(tmp_path / "tiny" / "sim")
+    assert [e.step for e in board.Scalars("train/loss")] == list(range(1, 61))
+    assert [e.value for e in board.Scalars("train/loss")] == pytest.approx(
+        [float(r["loss"]) for r in train], rel=1e-6
+    )
+    assert [e.step for e in board.Scalars("eval/val_action_mse")] == [0, 30, 60]
+    assert [e.step for e in board.Images("predictions/sim")] == [0, 30, 60]
     # checkpoint selection: best.pt is the evaluation with the lowest sampled-action error,
     # and the last step is kept beside it
     assert finals["sim"] == tmp_path / "tiny" / "sim" / BEST
@@ -157,13 +173,21 @@ def test_resume_continues_exactly(tmp_path: Path, store_path: Path, tiny_config)
     interrupted = experiment(tmp_path / "b")
     first = StageTrainer(interrupted, 0, data, torch.device("cpu"))
     first.dir.mkdir(parents=True)
-    first.train_step()
-    first.train_step()
-    first.save("checkpoint.pt")
-    first.train_step()  # lost: never checkpointed
+    board = TensorBoardLog(first.dir)
+    for step in (1, 2, 3):
+        board.train(step, first.train_step())
+        if step == 2:
+            first.save("checkpoint.pt")  # step 3 is lost: never checkpointed
+    board.close()
     second = StageTrainer(interrupted, 0, data, torch.device("cpu"))
     second.run(progress=False)
 
+    # the step trained after the last checkpoint and lost is hidden from TensorBoard too
+    events = tensorboard_events(tmp_path / "b" / "tiny" / exp.name).Scalars("train/loss")
+    assert [e.step for e in events] == [1, 2, 3, 4]
+    rows = read_csv(tmp_path / "b" / "tiny" / exp.name / "train.csv")
+    retrained = next(r for r in rows if r["step"] == "3")
+    assert events[2].value == pytest.approx(float(retrained["loss"]), rel=1e-6)
     a = torch.load(tmp_path / "a" / "tiny" / exp.name / FINAL, weights_only=True)["policy"]
     b = torch.load(tmp_path / "b" / "tiny" / exp.name / FINAL, weights_only=True)["policy"]
     for key in a:
