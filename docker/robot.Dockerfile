@@ -15,6 +15,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
         ros-jazzy-ros2-controllers \
         ros-jazzy-rosbag2-storage-mcap \
         ros-jazzy-moveit-py \
+        ros-jazzy-robot-state-publisher \
+        ros-jazzy-rviz2 \
         libegl1 libgl1-mesa-dri \
     && rm -rf /var/lib/apt/lists/*
 

@@ -1,8 +1,9 @@
 """SimHum bringup: the robot (mode:=real) or its MuJoCo stand-in (mode:=sim), the camera, the
-policy and the recorder, built from the one graph declaration in simhum.graph.
+policy and the recorder, built from the one graph declaration in simhum.graph; TF in both
+modes, and RViz2 with rviz:=true (robot, camera, the policy's intended tool path, TF).
 
     ros2 launch simhum bringup.launch.py mode:=real camera:=0 policy:=/models/model.onnx
-    ros2 launch simhum bringup.launch.py mode:=sim policy:=model.onnx record:=true
+    ros2 launch simhum bringup.launch.py mode:=sim policy:=model.onnx record:=true rviz:=true
 """
 
 from dataclasses import MISSING, fields

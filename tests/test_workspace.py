@@ -145,6 +145,7 @@ ROSDEP_KEYS = {
     "tqdm": "python3-tqdm",
     "PIL": "python3-pil",
     "cv2": "python3-opencv",
+    "av": "python3-av",
 }
 PIP_ON_THE_ROBOT = {
     "torch", "onnx", "onnxruntime", "mujoco", "rosbags", "mcap", "mediapipe", "zarr",

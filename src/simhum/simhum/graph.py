@@ -4,11 +4,18 @@ build their processes from ``declare_graph``; nothing about the graph is written
 Sim mode: the sim bridge stands in for ros2_control and the camera. Real mode:
 robot_state_publisher, ros2_control_node with the controllers of simhum_description and
 their spawners, the camera, and a start-pose step before the policy takes over.
+
+TF is complete in both modes: robot_state_publisher (the processed URDF, on the joint states
+of the robot or the bridge) and the camera's static TF from the calibration file. With
+``rviz``, RViz2 shows the robot, the camera image, the policy's intent and TF. Nodes that
+only help people see (in sim mode TF, in both RViz) come from a ROS 2 installation; where
+one is not installed, the graph goes on without it and says what to install.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import MISSING, dataclass, field, fields
 from functools import cached_property
@@ -23,14 +30,28 @@ from simhum_core.controllers import (
     controller_parameters,
 )
 from simhum_core.onnx_policy import PolicyContract, PolicyContractError, parse_contract
-from simhum_core.paths import default_calibration, default_controllers, default_urdf
+from simhum_core.paths import default_calibration, default_controllers, default_urdf, share_dir
 from simhum_core.pose_math import quaternion_from_matrix
-from simhum_core.robot import load_robot
+from simhum_core.robot import RobotDescription, load_robot
+from simhum_core.topics import Topics, load_topics
 from simhum_human_capture.frame_sources import SourceError, check_source_spec
 from simhum_sim_bridge.grid import SPLITS
 
 MODES = ("sim", "real")
 POLICY_NODE = "simhum_policy"
+LOG = logging.getLogger(__name__)
+# The apt packages of the ROS 2 nodes that only help people see the robot (TF, RViz).
+VIEWER_APT_PACKAGES = {
+    "robot_state_publisher": "ros-jazzy-robot-state-publisher",
+    "tf2_ros": "ros-jazzy-tf2-ros",
+    "rviz2": "ros-jazzy-rviz2",
+}
+# The topic (a topics.yaml name) each display of the shipped RViz configuration shows.
+RVIZ_TOPICS = {
+    "rviz_default_plugins/Image": "camera_image",
+    "rviz_default_plugins/Path": "policy_intent_path",
+    "rviz_default_plugins/MarkerArray": "policy_intent_markers",
+}
 
 
 def ros_home() -> Path:
@@ -50,6 +71,13 @@ class Bringup:
     split: str = field(default="in", metadata={"help": "sim placement split: in, out, all"})
     record: bool = field(default=False, metadata={"help": "run the episode recorder"})
     record_dir: str = field(default="runs/episodes", metadata={"help": "recorder output"})
+    rviz: bool = field(
+        default=False,
+        metadata={
+            "help": "start RViz2 (robot, camera image, the policy's intended tool path and "
+            "gripper, TF) with simhum_description's rviz/simhum.rviz, where rviz2 is installed"
+        },
+    )
     robot_description: str = field(
         default_factory=lambda: str(default_urdf()),
         metadata={"help": "URDF or xacro of the robot"},
@@ -172,10 +200,86 @@ def camera_tf(calibration: str) -> NodeDecl:
     )
 
 
+def ros_executable(package: str, executable: str) -> Path | None:
+    """Where ROS 2 starts ``executable`` of ``package`` from (as `ros2 run` and launch find
+    it: lib/<package> under the package's ament prefix); None where it is not installed."""
+    from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+
+    try:
+        path = Path(get_package_prefix(package)) / "lib" / package / executable
+    except PackageNotFoundError:
+        return None
+    return path if os.access(path, os.X_OK) else None
+
+
+def where_installed(nodes: list[NodeDecl], shows: str) -> list[NodeDecl]:
+    """The ``nodes`` (ROS 2 viewers: what they give is ``shows``) that are installed here;
+    the others are left out with one logged line saying so and what to install."""
+    missing = [n for n in nodes if ros_executable(n.package, n.executable) is None]
+    if missing:
+        names = ", ".join(f"{n.package}/{n.executable}" for n in missing)
+        apt = " ".join(dict.fromkeys(VIEWER_APT_PACKAGES[n.package] for n in missing))
+        LOG.warning(
+            f"[simhum] {names} not installed here: {shows} not available in this bringup "
+            f"(on Ubuntu with ROS 2 Jazzy: sudo apt install {apt})"
+        )
+    return [n for n in nodes if n not in missing]
+
+
+def rviz_config(out: Path, base_frame: str, topics: Topics) -> Path:
+    """simhum_description's rviz/simhum.rviz made this bringup's: the robot's base frame as
+    the fixed frame and each display's topic from topics.yaml; written to ``out``."""
+    config = yaml.safe_load((share_dir() / "rviz" / "simhum.rviz").read_text())
+    manager = config["Visualization Manager"]
+    manager["Global Options"]["Fixed Frame"] = base_frame
+    for display in manager["Displays"]:
+        if display["Class"] in RVIZ_TOPICS:
+            display["Topic"]["Value"] = getattr(topics, RVIZ_TOPICS[display["Class"]])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(config, sort_keys=False))
+    return out
+
+
+def viewers(b: Bringup, robot: RobotDescription) -> list[NodeDecl]:
+    """The nodes that only help people see: in sim mode TF (robot_state_publisher on the
+    bridge's joint states, the camera's static TF), with ``rviz`` RViz2; those installed."""
+    time = {"use_sim_time": b.sim_time}
+    nodes = []
+    if b.mode == "sim":
+        nodes += where_installed(
+            [robot_state_publisher(robot, time), camera_tf(b.calibration)], "TF"
+        )
+    if b.rviz:
+        config = Path(b.run_dir).resolve() / "simhum.rviz"
+        rviz = NodeDecl("rviz2", "rviz2", "rviz2", None, time, arguments=("-d", str(config)))
+        if where_installed([rviz], "RViz"):  # its configuration, only where it runs
+            rviz_config(config, robot.base_frame, load_topics())
+            nodes.append(rviz)
+    return nodes
+
+
+def robot_state_publisher(robot: RobotDescription, time: dict) -> NodeDecl:
+    """robot_state_publisher with the processed URDF (TF of every link, /robot_description)."""
+    return NodeDecl(
+        "robot_state_publisher",
+        "robot_state_publisher",
+        "robot_state_publisher",
+        None,
+        {"robot_description": robot.urdf_xml, **time},
+    )
+
+
 def declare_graph(b: Bringup) -> list[NodeDecl]:
     """The processes of a bringup."""
     time = {"use_sim_time": b.sim_time}
     robot_params = {"robot_description_file": b.robot_description, "tool_frame": b.tool_frame}
+    # the URDF as the robot's controllers read it, in both modes (the bridge simulates the
+    # same: xacro's default hardware is real)
+    robot = load_robot(
+        b.robot_description,
+        tool_frame=b.tool_frame,
+        xacro_args={"hardware": "real"} if b.robot_description.endswith(".xacro") else None,
+    )
     nodes: list[NodeDecl] = []
     if b.mode == "sim":
         size = b.policy_size or (128, 128)
@@ -201,11 +305,6 @@ def declare_graph(b: Bringup) -> list[NodeDecl]:
         # the camera node crops and resizes to the policy's input (and scales CameraInfo)
         size = b.policy_size
         camera_size = {"image_width": size[0], "image_height": size[1]} if size else {}
-        robot = load_robot(
-            b.robot_description,
-            tool_frame=b.tool_frame,
-            xacro_args={"hardware": "real"} if b.robot_description.endswith(".xacro") else None,
-        )
         controllers = Path(b.run_dir).resolve() / "ros2_controllers.yaml"
         controllers.parent.mkdir(parents=True, exist_ok=True)
         params = controller_parameters(robot, default_controllers())
@@ -213,15 +312,9 @@ def declare_graph(b: Bringup) -> list[NodeDecl]:
         # the arm's and the gripper's controllers, activated together: the start pose waits
         # for both
         commanded = tuple(c for c in (TRAJECTORY_CONTROLLER, GRIPPER_CONTROLLER) if c in params)
-        description = {"robot_description": robot.urdf_xml, **time}
         nodes += [
-            NodeDecl(
-                "robot_state_publisher",
-                "robot_state_publisher",
-                "robot_state_publisher",
-                None,
-                description,
-            ),
+            # ros2_control_node reads the URDF from its /robot_description
+            robot_state_publisher(robot, time),
             NodeDecl(
                 "controller_manager",
                 "controller_manager",
@@ -290,7 +383,7 @@ def declare_graph(b: Bringup) -> list[NodeDecl]:
                 {"output_dir": b.record_dir, **time},
             )
         )
-    return nodes
+    return nodes + viewers(b, robot)
 
 
 def describe(nodes: list[NodeDecl]) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from simhum.graph import NodeDecl
+from simhum.graph import NodeDecl, ros_executable
 
 STOP_TIMEOUT_S = 10.0
 
@@ -31,12 +31,16 @@ class Supervisor:
         self.env = dict(os.environ if env is None else env)
         self.procs: dict[str, subprocess.Popen] = {}
         self.finished: set[str] = set()
-        foreign = [n for n in nodes if n.module is None]
+        foreign = [
+            n
+            for n in nodes
+            if n.module is None and ros_executable(n.package, n.executable) is None
+        ]
         if foreign:
             names = ", ".join(f"{n.name} ({n.package}/{n.executable})" for n in foreign)
             raise SupervisorError(
                 f"{names} come from a ROS 2 installation (ros2_control, robot_state_publisher), "
-                "which this machine lacks: on the robot run `ros2 launch simhum "
+                "not installed on this machine: on the robot run `ros2 launch simhum "
                 "bringup.launch.py`; here, use mode sim"
             )
 
@@ -56,10 +60,12 @@ class Supervisor:
         """Start one node's process."""
         params = self.run_dir / "params" / f"{node.name}.yaml"
         params.write_text(yaml.safe_dump({node.name: {"ros__parameters": node.parameters}}))
+        if node.module:
+            program = [sys.executable, "-m", node.module]
+        else:  # a ROS 2 package's executable (C++ nodes such as robot_state_publisher)
+            program = [str(ros_executable(node.package, node.executable))]
         args = [
-            sys.executable,
-            "-m",
-            node.module,
+            *program,
             *node.arguments,
             "--ros-args",
             "-r",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -16,14 +17,50 @@ import yaml
 from toy_policy import write_toy_policy
 
 from simhum.cli import main
-from simhum.graph import Bringup, NodeDecl, declare_graph
+from simhum.graph import MODES, Bringup, NodeDecl, declare_graph, rviz_config
 from simhum.supervisor import Supervisor, SupervisorError
 from simhum_core.calibration import load_calibration
-from simhum_core.paths import default_calibration
+from simhum_core.paths import default_calibration, share_dir
 from simhum_core.pose_math import matrix_from_quaternion
+from simhum_core.topics import load_topics
+from simhum_policy_node.intent_msgs import NAMESPACE
+
+# The ROS 2 nodes that only help people see (package -> executable), not installed here.
+VIEWERS = {
+    "robot_state_publisher": "robot_state_publisher",
+    "tf2_ros": "static_transform_publisher",
+    "rviz2": "rviz2",
+}
 
 
-def test_sim_graph(tmp_path) -> None:
+@pytest.fixture
+def viewers_installed(tmp_path_factory, monkeypatch) -> Path:
+    """An ament prefix holding executables for VIEWERS (scripts that do nothing), as an apt
+    install of them lays it out, put first on AMENT_PREFIX_PATH."""
+    prefix = tmp_path_factory.mktemp("ros_viewers")
+    index = prefix / "share" / "ament_index" / "resource_index" / "packages"
+    index.mkdir(parents=True)
+    for package, executable in VIEWERS.items():
+        (index / package).touch()
+        (prefix / "lib" / package).mkdir(parents=True)
+        (prefix / "lib" / package / executable).write_text("#!/bin/sh\n")
+        (prefix / "lib" / package / executable).chmod(0o755)
+    monkeypatch.setenv("AMENT_PREFIX_PATH", f"{prefix}:{os.environ['AMENT_PREFIX_PATH']}")
+    return prefix
+
+
+@pytest.fixture
+def no_viewers(tmp_path_factory, monkeypatch) -> None:
+    """An ament index without VIEWERS' executables (as on this machine, also where ROS 2 is
+    installed): rviz2 registered without its executable, the others not at all."""
+    prefix = tmp_path_factory.mktemp("bare_prefix")
+    index = prefix / "share" / "ament_index" / "resource_index" / "packages"
+    index.mkdir(parents=True)
+    (index / "rviz2").touch()
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(prefix))
+
+
+def test_sim_graph(tmp_path, no_viewers) -> None:
     nodes = declare_graph(Bringup(mode="sim", record=True, record_dir=str(tmp_path)))
     names = [n.name for n in nodes]
     assert names == ["simhum_sim_bridge", "simhum_recorder"]
@@ -70,6 +107,79 @@ def test_real_graph_declares_ros2_control(tmp_path) -> None:
     assert spawned[:2] == ("joint_trajectory_controller", "gripper_controller")
     with pytest.raises(SupervisorError, match="come from a ROS 2 installation"):
         Supervisor(nodes, tmp_path)
+
+
+def test_tf_in_both_modes_and_rviz_on_request(tmp_path, viewers_installed) -> None:
+    """robot_state_publisher (the same processed URDF in both modes, on the robot's or the
+    bridge's joint states) and the camera's static TF run in sim mode too; RViz2 only with
+    rviz, started with the shipped configuration made this bringup's."""
+    graphs = {}
+    for mode in MODES:
+        for rviz in (False, True):
+            run_dir = tmp_path / f"{mode}_{rviz}"
+            camera = "sim" if mode == "sim" else "0"
+            bringup = Bringup(mode=mode, camera=camera, rviz=rviz, run_dir=str(run_dir))
+            graphs[mode, rviz] = {n.name: n for n in declare_graph(bringup)}
+    for (mode, rviz), nodes in graphs.items():
+        assert {"robot_state_publisher", "camera_tf"} <= set(nodes), mode
+        assert ("rviz2" in nodes) == rviz, (mode, rviz)
+    sim, real = (graphs[mode, False]["robot_state_publisher"].parameters for mode in MODES)
+    assert sim["robot_description"] == real["robot_description"]
+    assert sim["use_sim_time"] and not real["use_sim_time"]
+    assert graphs["sim", False]["camera_tf"] == graphs["real", False]["camera_tf"]
+    rviz = graphs["sim", True]["rviz2"]
+    config = tmp_path / "sim_True" / "simhum.rviz"
+    assert rviz.arguments == ("-d", str(config)) and rviz.parameters == {"use_sim_time": True}
+    assert yaml.safe_load(config.read_text())["Visualization Manager"]["Displays"]
+    assert not (tmp_path / "sim_False" / "simhum.rviz").exists()
+
+
+def test_without_the_ros_viewers_bringup_says_so_and_goes_on(tmp_path, no_viewers, caplog):
+    nodes = declare_graph(Bringup(mode="sim", rviz=True, run_dir=str(tmp_path)))
+    assert [n.name for n in nodes] == ["simhum_sim_bridge"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "[simhum] robot_state_publisher/robot_state_publisher, "
+        "tf2_ros/static_transform_publisher not installed here: TF not available in this "
+        "bringup (on Ubuntu with ROS 2 Jazzy: sudo apt install "
+        "ros-jazzy-robot-state-publisher ros-jazzy-tf2-ros)",
+        "[simhum] rviz2/rviz2 not installed here: RViz not available in this bringup (on "
+        "Ubuntu with ROS 2 Jazzy: sudo apt install ros-jazzy-rviz2)",
+    ]
+    assert not (tmp_path / "simhum.rviz").exists()
+
+
+def test_the_rviz_configuration_shows_this_bringups_robot_and_topics(tmp_path) -> None:
+    """The fixed frame is the robot's base frame and each display's topic comes from
+    topics.yaml; the QoS of each display matches its publisher's (else RViz shows nothing)."""
+    topics = replace(load_topics(), camera_image="/wrist/image", policy_intent_path="/a/path")
+    config = yaml.safe_load(rviz_config(tmp_path / "a.rviz", "world", topics).read_text())
+    manager = config["Visualization Manager"]
+    assert manager["Global Options"]["Fixed Frame"] == "world"
+    displays = {d["Class"]: d for d in manager["Displays"]}
+    shown = {
+        "Image": "/wrist/image",
+        "Path": "/a/path",
+        "MarkerArray": topics.policy_intent_markers,
+    }
+    for kind, topic in shown.items():
+        assert displays[f"rviz_default_plugins/{kind}"]["Topic"]["Value"] == topic
+    camera = displays["rviz_default_plugins/Image"]["Topic"]
+    assert camera["Reliability Policy"] == "Best Effort"  # sensor-data QoS
+    for kind in ("Path", "MarkerArray"):  # latched, as the policy node publishes them
+        assert displays[f"rviz_default_plugins/{kind}"]["Topic"]["Durability Policy"] == (
+            "Transient Local"
+        )
+    assert displays["rviz_default_plugins/MarkerArray"]["Namespaces"] == {NAMESPACE: True}
+    robot = displays["rviz_default_plugins/RobotModel"]
+    assert robot["Description Source"] == "Topic"
+    assert robot["Description Topic"]["Value"] == "/robot_description"
+    assert robot["Description Topic"]["Durability Policy"] == "Transient Local"
+    assert "rviz_default_plugins/TF" in displays
+    # the shipped file holds topics.yaml's names and the default robot's base frame, so it
+    # also opens as it is (rviz2 -d)
+    shipped = yaml.safe_load((share_dir() / "rviz" / "simhum.rviz").read_text())
+    default = rviz_config(tmp_path / "default.rviz", "base_link", load_topics())
+    assert yaml.safe_load(default.read_text()) == shipped
 
 
 def test_bad_bringup_arguments(tmp_path) -> None:
@@ -132,8 +242,9 @@ def test_simhum_up_stops_cleanly_on_ctrl_c(tmp_path) -> None:
     """Also when started with SIGINT ignored, as a shell without job control starts a
     background command (a test run as `nohup ... &` left the graph running on the test's
     DDS domain, and every later DDS test saw its camera)."""
+    command = ["up", "--mode", "sim", "--rviz", "--run-dir", str(tmp_path)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simhum.cli", "up", "--mode", "sim", "--run-dir", str(tmp_path)],
+        [sys.executable, "-m", "simhum.cli", *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -151,6 +262,9 @@ def test_simhum_up_stops_cleanly_on_ctrl_c(tmp_path) -> None:
             subprocess.run(["pkill", "-KILL", "-f", str(tmp_path)], check=False)
     assert proc.returncode == 0, output
     assert "1 nodes up: simhum_sim_bridge" in output and "stopping" in output
+    # the ROS 2 viewers are not installed here: said, and the graph runs without them
+    assert "TF not available in this bringup" in output
+    assert "RViz not available in this bringup" in output and "ros-jazzy-rviz2" in output
     assert "simulating 'simhum_arm'" in (tmp_path / "logs" / "simhum_sim_bridge.log").read_text()
 
 
@@ -216,3 +330,21 @@ def test_a_file_that_is_not_an_exported_policy_is_one_line(tmp_path, capsys) -> 
         lines = capsys.readouterr().err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"simhum {command}: {path}: "), lines
         assert not (tmp_path / command).exists()
+
+
+def test_supervisor_runs_installed_ros_executables(tmp_path, viewers_installed) -> None:
+    """Where ROS 2 is installed, the C++ nodes of the graph (robot_state_publisher here)
+    run from their package's executable with the same arguments as a Python node."""
+    script = viewers_installed / "lib" / "robot_state_publisher" / "robot_state_publisher"
+    script.write_text(f'#!/bin/sh\necho "$@" > {tmp_path / "argv.txt"}\n')
+    nodes = declare_graph(Bringup(mode="sim", run_dir=str(tmp_path)))
+    publisher = next(n for n in nodes if n.name == "robot_state_publisher")
+    assert publisher.module is None
+    supervisor = Supervisor(nodes, tmp_path)  # accepted: every node can run here
+    supervisor.start()
+    try:
+        supervisor.procs["robot_state_publisher"].wait(timeout=10)
+    finally:
+        supervisor.stop()
+    argv = (tmp_path / "argv.txt").read_text().split()
+    assert argv[:3] == ["--ros-args", "-r", "__node:=robot_state_publisher"]

@@ -18,6 +18,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from test_graph_supervisor import viewers_installed  # noqa: F401 (a fixture)
 from toy_policy import write_joint_position_policy, write_toy_policy
 
 launch = pytest.importorskip(
@@ -27,7 +28,7 @@ pytest.importorskip(
     "launch_ros", reason="ROS 2 Jazzy's `launch_ros` package is not installed (see the README)"
 )
 
-from launch.actions import LogInfo, RegisterEventHandler  # noqa: E402
+from launch.actions import DeclareLaunchArgument, LogInfo, RegisterEventHandler  # noqa: E402
 from launch.events.process import ProcessExited  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 from launch.utilities import perform_substitutions  # noqa: E402
@@ -123,6 +124,23 @@ def test_real_mode_activates_the_policy_only_after_the_start_pose(tmp_path) -> N
         tuple(perform_substitutions(context, part) for part in pair)
         for pair in started["controller_manager"]._Node__remappings
     ]
+
+
+@pytest.mark.usefixtures("viewers_installed")
+def test_tf_in_both_modes_and_rviz_only_with_rviz_true(tmp_path) -> None:
+    """robot_state_publisher and the camera's static TF in both modes; rviz2 only with
+    rviz:=true, an argument declared with a description and default false."""
+    context = launch.LaunchContext()
+    description = PythonLaunchDescriptionSource(str(BRINGUP)).get_launch_description(context)
+    declared = {a.name: a for a in description.entities if isinstance(a, DeclareLaunchArgument)}
+    assert perform_substitutions(context, declared["rviz"].default_value) == "false"
+    assert "RViz2" in declared["rviz"].description
+    for mode, camera in (("sim", "sim"), ("real", "0")):
+        for rviz in ("false", "true"):
+            actions, _ = expand(mode=mode, camera=camera, rviz=rviz, run_dir=str(tmp_path))
+            names = {node_name(a) for a in actions if isinstance(a, Node)}
+            assert {"robot_state_publisher", "camera_tf"} <= names, mode
+            assert ("rviz2" in names) == (rviz == "true"), (mode, rviz)
 
 
 def test_sim_mode_runs_through_ros2_launch(tmp_path, robot, ros_env, ros_node, spin) -> None:

@@ -28,6 +28,8 @@ class Topics:
     end_effector_target: str
     retarget_preview: str
     policy_status: str
+    policy_intent_path: str
+    policy_intent_markers: str
     reset_scene: str
     record: str
 

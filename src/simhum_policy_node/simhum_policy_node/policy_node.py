@@ -5,6 +5,9 @@ Latest-observation inputs (the camera with depth-1 sensor-data QoS, /joint_state
 at the model's control rate after a warm-up, temporal ensembling, IK to joint targets, safety
 limits and a stale-observation watchdog; JointTrajectory and the gripper's
 Float64MultiArray out, PolicyStatus for everyone to see, and start / stop / pause services.
+Each predicted chunk is also published for people to see (``publish_intent``): the tool poses
+the controller steers toward as a nav_msgs/Path in the robot's base frame, and RViz markers of
+the same path and its gripper commands (see intent.py and intent_msgs.py).
 
 A managed (lifecycle) node: configure loads and checks the model against the robot and warms
 it up (a model that does not fit fails the transition with the reason), activate starts
@@ -21,12 +24,14 @@ are late or stop, where the watchdog then holds the arm and says why.
 from __future__ import annotations
 
 import numpy as np
+from nav_msgs.msg import Path
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
+from visualization_msgs.msg import MarkerArray
 
 from simhum_core.errors import DescriptionError
 from simhum_core.onnx_policy import PROVIDER_PREFERENCE, OnnxPolicy, PolicyContractError
@@ -36,6 +41,8 @@ from simhum_core.topics import load_topics
 from simhum_msgs.msg import EpisodeEvent, PolicyStatus
 from simhum_policy_node.controller import DEFAULT_STREAM_POINTS, PolicyController
 from simhum_policy_node.ensembling import DEFAULT_DECAY
+from simhum_policy_node.intent import planned_intent
+from simhum_policy_node.intent_msgs import marker_array_msg, path_msg
 from simhum_policy_node.safety import SafetyLimits
 from simhum_ros.messages import from_time, image_array, to_time, trajectory_msg
 from simhum_ros.node import EVENTS_QOS, declare, run
@@ -66,8 +73,19 @@ PARAMETERS = {
         "configure and activate at start (else bringup drives the lifecycle transitions)",
     ),
     "seed": (0, "noise seed of the action sampler"),
+    "publish_intent": (
+        True,
+        "publish each predicted chunk for RViz: its tool poses (nav_msgs/Path) and markers of "
+        "the path and its gripper commands (visualization_msgs/MarkerArray), base frame",
+    ),
 }
 LATEST_ONLY = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+# The intent is latched: reliable, transient local, the newest chunk only; an RViz started
+# (or a display enabled) later sees the current intent at once, and a volatile subscriber,
+# RViz's default, matches too.
+INTENT_QOS = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
 
 
 class PolicyNode(LifecycleNode):
@@ -110,7 +128,7 @@ class PolicyNode(LifecycleNode):
         """Let go of the model and the graph connections."""
         for sub in self.entities:
             self.destroy_subscription(sub)
-        for pub in (self.pub_command, self.pub_gripper, self.pub_status):
+        for pub in (self.pub_command, self.pub_gripper, self.pub_status, *self.pub_intent):
             self.destroy_publisher(pub)
         for srv in self.services_owned:
             self.destroy_service(srv)
@@ -167,6 +185,14 @@ class PolicyNode(LifecycleNode):
         self.pub_command = self.create_publisher(JointTrajectory, topics.joint_trajectory, 10)
         self.pub_gripper = self.create_publisher(Float64MultiArray, topics.gripper_command, 10)
         self.pub_status = self.create_publisher(PolicyStatus, topics.policy_status, 10)
+        self.pub_intent = (
+            (
+                self.create_publisher(Path, topics.policy_intent_path, INTENT_QOS),
+                self.create_publisher(MarkerArray, topics.policy_intent_markers, INTENT_QOS),
+            )
+            if p["publish_intent"]
+            else ()
+        )
         self.services_owned = [
             self.create_service(Trigger, "~/start", self.on_start),
             self.create_service(Trigger, "~/stop", self.on_stop),
@@ -265,6 +291,7 @@ class PolicyNode(LifecycleNode):
             self.publish_status(PolicyStatus.STATE_HOLDING, reason, 0.0, rate, now)
             return
         (image_stamp, image), (joint_stamp, q) = self.image, self.joints
+        steps = self.controller.step_index  # it counts the steps that predicted a chunk
         result = self.controller.step(
             image, q, {"camera": now - image_stamp, "joint_states": now - joint_stamp}
         )
@@ -273,25 +300,39 @@ class PolicyNode(LifecycleNode):
             self.publish_status(
                 PolicyStatus.STATE_HOLDING, result.reason, result.inference_ms, rate, image_stamp
             )
-            return
-        # stamped with the observation it was decided from: the trajectory starts then (as
-        # joint_trajectory_controller reads a stamp), and a scene reset can tell commands
-        # decided in the previous episode apart; point k is for k + 1 periods later
-        # the arm's points to joint_trajectory_controller, the next gripper target to the
-        # gripper's forward position controller
-        arm, gripper = self.robot.controller_targets(result.trajectory)
+        else:
+            self.publish_command(result.trajectory, min(image_stamp, joint_stamp))
+            self.publish_status(
+                PolicyStatus.STATE_RUNNING, "", result.inference_ms, rate, image_stamp
+            )
+        if self.pub_intent and self.controller.step_index != steps:  # after the command
+            self.publish_intent(min(image_stamp, joint_stamp))
+
+    def publish_command(self, trajectory: np.ndarray, stamp: float) -> None:
+        """The arm's points to joint_trajectory_controller, the next gripper target to the
+        gripper's forward position controller. Stamped with the observation it was decided
+        from: the trajectory starts then (as joint_trajectory_controller reads a stamp), and
+        a scene reset can tell commands decided in the previous episode apart; point k is
+        for k + 1 periods later."""
+        arm, gripper = self.robot.controller_targets(trajectory)
         self.pub_command.publish(
             trajectory_msg(
                 self.robot.arm_joint_names,
                 arm,
                 [self.period * (k + 1) for k in range(len(arm))],
                 self.robot.base_frame,
-                stamp=min(image_stamp, joint_stamp),
+                stamp=stamp,
             )
         )
         if len(gripper):
             self.pub_gripper.publish(Float64MultiArray(data=gripper.tolist()))
-        self.publish_status(PolicyStatus.STATE_RUNNING, "", result.inference_ms, rate, image_stamp)
+
+    def publish_intent(self, stamp: float) -> None:
+        """The new plan's tool poses and markers, stamped with its observation."""
+        intent = planned_intent(self.controller)
+        frame, (pub_path, pub_markers) = self.robot.base_frame, self.pub_intent
+        pub_path.publish(path_msg(intent, frame, stamp, self.period))
+        pub_markers.publish(marker_array_msg(intent, frame, stamp))
 
     def publish_status(
         self, state: int, reason: str, latency_ms: float, rate: float, stamp: float
