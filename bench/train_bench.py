@@ -3,13 +3,14 @@
 - data loader samples/s (batch 64, observation history 2, action chunks of 16) from the
   zarr store in memory vs a naive loader that opens, decodes and aligns a bag per sample;
 - training step time at batch 64 (sim + real co-training, the packaged architecture) on the
-  CPU, and on CUDA when torch sees one;
+  CPU, and on CUDA when torch sees one; the representation diagnostics' share of it;
 - full action-sampling latency (encoder + Euler denoiser steps) in onnxruntime (CPU) vs torch
   eager on the same weights and noise.
 
     python bench/train_bench.py [--episodes runs/demos]   # default: generates a few episodes
 
-Targets (issue 5): loader >= 1,000 samples/s; onnxruntime <= 0.5x torch eager.
+Targets (issue 5): loader >= 1,000 samples/s; onnxruntime <= 0.5x torch eager; (issue 10)
+the representation diagnostics < 10% of training time at the default evaluation interval.
 """
 
 from __future__ import annotations
@@ -94,8 +95,10 @@ def bench_loaders(store: Path, bags: list[Path]) -> tuple[float, float]:
     return fast, naive
 
 
-def bench_training(store: Path, out: Path, device: str) -> tuple[float, Path]:
-    """Median seconds per training step at batch 64 on ``device``, and a checkpoint."""
+def bench_training(store: Path, out: Path, device: str) -> tuple[float, float, int, Path]:
+    """Median seconds per training step at batch 64 on ``device``, median seconds of the
+    representation diagnostics of one evaluation (every domain pair), the stage's evaluation
+    interval, and a checkpoint."""
     exp = load_experiment(
         "cotrain_sim_real",
         [
@@ -115,7 +118,8 @@ def bench_training(store: Path, out: Path, device: str) -> tuple[float, Path]:
     if device == "cuda":
         torch.cuda.synchronize()
     step = statistics.median(timed(trainer.train_step, 8.0, min_runs=5))
-    return step, trainer.save(FINAL)
+    diagnostics = statistics.median(timed(trainer.diagnostics, 3.0))
+    return step, diagnostics, trainer.stage.eval_every, trainer.save(FINAL)
 
 
 def bench_sampling(checkpoint: Path, out: Path) -> tuple[float, float, str, float]:
@@ -187,10 +191,16 @@ def main() -> None:
             f"{'PASS' if fast >= 1000 else 'FAIL'}"
         )
 
-        step, checkpoint = bench_training(store, tmp / "cpu", "cpu")
+        step, diagnostics, every, checkpoint = bench_training(store, tmp / "cpu", "cpu")
         print(f"training step    cpu {step * 1e3:8.0f} ms at batch {BATCH}")
+        share = diagnostics / (diagnostics + every * step)
+        print(
+            f"diagnostics      cpu {diagnostics * 1e3:8.0f} ms per evaluation (W2 + classifier, "
+            f"sim-real) = {share:.1%} of training time at eval_every {every} | target < 10%: "
+            f"{'PASS' if share < 0.1 else 'FAIL'}"
+        )
         if torch.cuda.is_available():
-            cuda_step, _ = bench_training(store, tmp / "cuda", "cuda")
+            cuda_step, *_ = bench_training(store, tmp / "cuda", "cuda")
             print(
                 f"training step    cuda {cuda_step * 1e3:7.1f} ms at batch {BATCH} "
                 f"({torch.cuda.get_device_name()})"

@@ -32,6 +32,7 @@ setup(
             "simhum_dataset = simhum_train.convert:main",
             "simhum_train = simhum_train.train:main",
             "simhum_export = simhum_train.export:main",
+            "simhum_lerobot = simhum_train.lerobot_cli:main",
         ],
     },
 )

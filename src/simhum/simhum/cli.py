@@ -1,11 +1,12 @@
 """``simhum``: the node graph without ``ros2 launch`` (up), closed-loop evaluation (eval),
-the main job from demonstrations to a policy closing the loop (demo), and the study of every
-method (study).
+the main job from demonstrations to a policy closing the loop (demo), the study of every
+method (study), and an episode as a video with its tool path drawn (render).
 
     simhum up --mode sim --policy model.onnx
     simhum eval --policy model.onnx --episodes 10
     simhum demo --preset quick
     simhum study --preset study
+    simhum render --bag runs/demos/pick_place/real/pick_place-real-in-000000 --out episode.gif
 """
 
 from __future__ import annotations
@@ -66,12 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     from simhum.demo import add_demo_command
     from simhum.evaluate import add_eval_command
     from simhum.lockstep import add_lockstep_command
+    from simhum.render import add_render_command
     from simhum.study import add_study_command
 
     add_eval_command(commands)
     add_lockstep_command(commands)
     add_demo_command(commands)
     add_study_command(commands)
+    add_render_command(commands)
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -11,12 +11,12 @@ the alignment tolerance and the layouts, written once when the store is created 
 hidden folder renamed into place, so a store exists complete or not at all).
 
 The commit file ``commit.json`` holds the episode records (id, task, domain, embodiment,
-source bag, content identity, frames) and per-embodiment running sums for normalisation
-statistics. It is the only source of truth for what the store holds: an append writes the
-rows and the episode's end first, then replaces the commit file in one atomic step (temp
-file, fsync, os.replace). Rows and ends past the committed episodes are leftovers of an
-interrupted append: readers ignore them and the next append writes over them, so a crash at
-any point leaves every committed episode as it was.
+source bag, content identity, frames, how the targets were obtained) and per-embodiment
+running sums for normalisation statistics. It is the only source of truth for what the
+store holds: an append writes the rows and the episode's end first, then replaces the
+commit file in one atomic step (temp file, fsync, os.replace). Rows and ends past the
+committed episodes are leftovers of an interrupted append: readers ignore them and the next
+append writes over them, so a crash at any point leaves every committed episode as it was.
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ FRAMES_PER_CHUNK = 64
 COMMIT = "commit.json"
 DATA = (keys.IMAGE, keys.TIMESTAMP, keys.STATE, keys.TARGET)
 STD_FLOOR = 1e-2  # keeps near-constant features (a resting gripper) from blowing up
+# How an episode's targets were obtained: what the robot was commanded, or the state measured
+# one frame later (recordings without commands, and human hands). Stores made before the tag
+# hold robot episodes from commands and human episodes from the next frame.
+COMMANDED, MEASURED_FUTURE = "commanded", "measured_future"
 
 
 class StoreError(SimhumTrainError):
@@ -51,9 +55,10 @@ class EpisodeRecord:
     task: str
     domain: str
     embodiment: str
-    source: str  # the bag it came from
+    source: str  # the bag it came from ("BAG#START-STOP" seconds: a part of it)
     frames: int
     identity: str = ""  # the bag's content identity (see episodes.content_identity)
+    actions: str = COMMANDED  # COMMANDED or MEASURED_FUTURE
 
 
 @dataclass(frozen=True)
@@ -148,7 +153,10 @@ class EpisodeStore:
     @property
     def episodes(self) -> list[EpisodeRecord]:
         """Every episode, in row order."""
-        return [EpisodeRecord(**e) for e in self._commit["episodes"]]
+        return [
+            EpisodeRecord(**{"actions": _ACTIONS_BEFORE_THE_TAG[e["embodiment"]], **e})
+            for e in self._commit["episodes"]
+        ]
 
     @property
     def episode_ends(self) -> np.ndarray:
@@ -219,6 +227,9 @@ class EpisodeStore:
                     f"{self.path}: '{name}' has {self.group[name].shape[0]} rows, the commit "
                     f"{self.rows}; rebuild the store"
                 )
+
+
+_ACTIONS_BEFORE_THE_TAG = {keys.ROBOT: COMMANDED, keys.HUMAN: MEASURED_FUTURE}
 
 
 def _write_rows(array, start: int, rows: np.ndarray) -> None:
