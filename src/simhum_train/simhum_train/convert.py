@@ -319,18 +319,27 @@ class DatasetBuilder:
         )
 
     def _info(self, first: AlignedEpisode) -> StoreInfo:
-        width, height = self.image_size
-        return StoreInfo(
-            joint_names=list(self.robot.joint_names),
-            tool_frame=self.robot.tool_frame,
-            base_frame=self.robot.base_frame,
-            image_width=width,
-            image_height=height,
-            control_hz=round(1.0 / camera_period_s(first.stamps), 3),
-            tolerance_s=self.tolerance_s,
-            layouts=states.layouts(self.robot),
-            state_width=states.state_width(self.robot),
-        )
+        rate = 1.0 / camera_period_s(first.stamps)
+        return store_info(self.robot, self.image_size, rate, self.tolerance_s)
+
+
+def store_info(
+    robot: RobotDescription, image_size: tuple[int, int], control_hz: float, tolerance_s: float
+) -> StoreInfo:
+    """The facts a new store is built with: the robot's joints, frames and row layouts, the
+    image size (W, H), the rate episodes are stored at and the alignment tolerance."""
+    width, height = image_size
+    return StoreInfo(
+        joint_names=list(robot.joint_names),
+        tool_frame=robot.tool_frame,
+        base_frame=robot.base_frame,
+        image_width=width,
+        image_height=height,
+        control_hz=round(control_hz, 3),
+        tolerance_s=tolerance_s,
+        layouts=states.layouts(robot),
+        state_width=states.state_width(robot),
+    )
 
 
 def describe_store(path: Path) -> str:

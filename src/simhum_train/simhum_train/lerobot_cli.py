@@ -35,12 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     imp = commands.add_parser("import", help="a LeRobot dataset -> episodes in a store")
     imp.add_argument("--dataset", type=Path, required=True, help="LeRobot dataset folder")
-    imp.add_argument("--store", type=Path, required=True, help="existing training store")
+    imp.add_argument("--store", type=Path, required=True, help="training store (made if absent)")
     imp.add_argument("--domain", required=True, choices=DOMAINS)
     imp.add_argument("--embodiment", choices=EMBODIMENTS, help="default: the domain's")
     imp.add_argument("--task", help="task of every episode (default: the dataset's)")
     imp.add_argument("--image-key", help="camera feature to import (needed if several)")
     imp.add_argument("--urdf", type=Path, help="the store's robot (default: SimHum's arm)")
+    imp.add_argument("--tool-frame", default="tcp", help="for a new store: the robot's tool")
+    imp.add_argument("--image-size", type=int, nargs=2, metavar=("W", "H"), help="for a new store")
     args = parser.parse_args(argv)
     try:
         if args.command == "export":
@@ -69,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                     task=args.task,
                     image_key=args.image_key,
                     urdf=args.urdf,
+                    image_size=tuple(args.image_size) if args.image_size else None,
+                    tool_frame=args.tool_frame,
                 )
             )
     except (SimhumTrainError, OSError) as err:  # bad input, or a path that cannot be used

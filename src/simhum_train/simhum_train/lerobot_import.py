@@ -34,6 +34,7 @@ from simhum_core.paths import default_urdf
 from simhum_core.robot import RobotDescription, load_robot
 from simhum_train import keys, states
 from simhum_train import lerobot_format as fmt
+from simhum_train.convert import DEFAULT_TOLERANCE_S, store_info
 from simhum_train.lerobot_format import LeRobotFormatError
 from simhum_train.store import COMMANDED, EpisodeRecord, EpisodeStore, StoreInfo
 
@@ -65,10 +66,14 @@ def import_dataset(
     task: str | None = None,
     image_key: str | None = None,
     urdf: Path | None = None,
+    image_size: tuple[int, int] | None = None,
+    tool_frame: str = "tcp",
     progress: bool = True,
 ) -> ImportSummary:
-    """Append the episodes of the LeRobot dataset at ``dataset`` to the existing store at
-    ``store_path`` as episodes of ``domain`` and ``embodiment`` (the domain's by default)."""
+    """Append the episodes of the LeRobot dataset at ``dataset`` to the store at
+    ``store_path`` as episodes of ``domain`` and ``embodiment`` (the domain's by default).
+    Where there is no store yet, one is made for the robot of ``urdf`` (SimHum's arm by
+    default; its ``tool_frame``) at ``image_size`` (W, H) and the dataset's frame rate."""
     dataset = Path(dataset)
     if domain not in keys.DOMAINS:
         raise LeRobotFormatError(f"--domain {domain!r}: expected one of {', '.join(keys.DOMAINS)}")
@@ -79,19 +84,25 @@ def import_dataset(
         )
     info = fmt.read_info(dataset)
     camera = _camera(dataset, info["features"], image_key)
-    if not Path(store_path).exists():
+    if Path(store_path).exists():
+        store: EpisodeStore | None = EpisodeStore.open(store_path, mode="a")
+        target = store.info
+    elif image_size is None:
         raise LeRobotFormatError(
-            f"{store_path}: no store there; build one with simhum_dataset first (it fixes the "
-            "robot, the image size and the rate episodes are stored at)"
+            f"{store_path}: no store there; give --image-size W H to make one (or import into "
+            "a store built with simhum_dataset: it fixes the robot, the image size and the rate)"
         )
-    store = EpisodeStore.open(store_path, mode="a")
-    rows = _row_maps(dataset, info["features"], store.info, embodiment, urdf)
-    step = _step(dataset, info["fps"], store.info.control_hz)
+    else:  # made once every check has passed
+        store, robot = None, _load(urdf, tool_frame)
+        target = store_info(robot, image_size, float(info["fps"]), DEFAULT_TOLERANCE_S)
+    rows = _row_maps(dataset, info["features"], target, embodiment, urdf)
+    step = _step(dataset, info["fps"], target.control_hz)
     tasks = fmt.read_tasks(dataset)
     frames = _Frames(dataset, info, camera)
     data = _DataFiles(dataset, info, camera)
+    store = store or EpisodeStore.create(store_path, target)
     done = {record.source for record in store.episodes}
-    size = (store.info.image_width, store.info.image_height)
+    size = (target.image_width, target.image_height)
     added = skipped = count = 0
     for episode in tqdm(fmt.read_episodes(dataset), desc="importing", disable=not progress):
         source = f"{dataset.resolve()}#episode_index={episode['episode_index']}"
@@ -180,12 +191,17 @@ def _row_maps(
     return maps
 
 
-def _robot(urdf: Path | None, info: StoreInfo) -> RobotDescription:
-    """The store's robot from ``urdf`` (SimHum's arm by default), checked against it."""
+def _load(urdf: Path | None, tool_frame: str) -> RobotDescription:
+    """The robot of ``urdf`` (SimHum's arm by default); a description error as bad input."""
     try:
-        robot = load_robot(urdf or default_urdf(), tool_frame=info.tool_frame)
+        return load_robot(urdf or default_urdf(), tool_frame=tool_frame)
     except DescriptionError as err:
         raise LeRobotFormatError(str(err)) from None
+
+
+def _robot(urdf: Path | None, info: StoreInfo) -> RobotDescription:
+    """The store's robot from ``urdf`` (SimHum's arm by default), checked against it."""
+    robot = _load(urdf, info.tool_frame)
     if list(robot.joint_names) != list(info.joint_names):
         raise LeRobotFormatError(
             f"{robot.source}: joints {list(robot.joint_names)} differ from the store's "

@@ -225,6 +225,21 @@ def test_a_bad_dataset_is_refused_and_the_store_untouched(
     assert EpisodeStore.open(tmp_path / "copy.zarr").episodes == []
 
 
+def test_an_import_makes_a_new_store_at_the_given_size(store_path, exports, tmp_path):
+    new = tmp_path / "new.zarr"
+    with pytest.raises(LeRobotFormatError, match="no store there; give --image-size W H"):
+        import_dataset(exports["robot"], new, "real", progress=False)
+    assert not new.exists()
+    summary = import_dataset(exports["robot"], new, "real", image_size=(16, 12), progress=False)
+    store, source = EpisodeStore.open(new), EpisodeStore.open(store_path)
+    assert (store.info.image_width, store.info.image_height) == (16, 12)
+    assert store.info.control_hz == source.info.control_hz  # the dataset's rate
+    assert store.info.layouts == source.info.layouts
+    before = rows_of(source, ["sim", "real"])
+    assert summary.added == len(store.episodes) > 0
+    assert np.array_equal(store.load()[keys.STATE], before[keys.STATE])
+
+
 def test_the_command_line_runs_both_ways_and_names_bad_input(store_path, tmp_path, capsys):
     out, store = tmp_path / "ds", tmp_path / "copy.zarr"
     assert (
