@@ -14,6 +14,8 @@ import yaml
 from foreign_bags import EXTRA_JOINT, Recording, write_recording
 from rosbags.rosbag2 import StoragePlugin
 
+from simhum_core.robot import load_robot
+from simhum_core.synthetic import serial_arm_urdf
 from simhum_train import keys
 from simhum_train.convert import main as simhum_dataset
 from simhum_train.ingest_options import SIDECAR
@@ -384,3 +386,21 @@ def test_stores_from_before_the_actions_tag_say_how_their_targets_were_made(
     record["embodiment"] = keys.HUMAN
     (store / COMMIT).write_text(json.dumps(commit))
     assert EpisodeStore.open(store).episodes[0].actions == MEASURED_FUTURE  # hands: next frame
+
+
+def test_a_seven_dof_arm_converts_with_its_own_urdf(tmp_path: Path, capsys) -> None:
+    """Another robot (7 arm joints, its own names, base and tool frames): the store takes the
+    URDF given by --urdf, and states and targets are that arm's recorded joints."""
+    urdf = tmp_path / "seven.urdf"
+    urdf.write_text(serial_arm_urdf(7, seed=3, prefix="axis_", tool_frame="tool0"))
+    seven = load_robot(urdf, tool_frame="tool0")
+    rec = write_recording(tmp_path / "bags" / "arm7", seven)
+    store = tmp_path / "store.zarr"
+    flags = ["--urdf", str(urdf), "--tool-frame", "tool0", *FLAGS]
+    assert convert(tmp_path / "bags", store, *flags) == 0, capsys.readouterr().err
+    info = EpisodeStore.open(store).info
+    assert info.joint_names == list(seven.joint_names) and len(seven.arm_joint_names) == 7
+    assert (info.base_frame, info.tool_frame) == ("root", "tool0")
+    data = episode(store, 0)
+    np.testing.assert_allclose(data["state_q"], measured_at(rec, rec.image_ns), atol=1e-6)
+    np.testing.assert_allclose(data["target_q"], commanded_at(rec, rec.image_ns), atol=1e-6)
