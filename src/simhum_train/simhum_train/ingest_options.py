@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from simhum_train.errors import SimhumTrainError
 from simhum_train.keys import DOMAINS, EMBODIMENTS
 
 SIDECAR = "simhum_episode.yaml"
@@ -36,7 +37,7 @@ TOPIC_KEYS = (
 )
 
 
-class OptionError(ValueError):
+class OptionError(SimhumTrainError):
     """A setting that cannot be used; the message names it and says what it takes."""
 
 
