@@ -24,6 +24,13 @@ DEPLOY_ADAPTOR = REAL
 DEPLOY_EMBODIMENT = ROBOT
 DEPLOY_DOMAIN = REAL  # where a domain-conditioned policy's sampling is guided
 
+
+def adaptor_of(domain: str, shared: bool) -> str:
+    """The visual adaptor a domain's images go through: its look's, or with ``shared`` the
+    deployable one for every domain."""
+    return DEPLOY_ADAPTOR if shared else ADAPTOR_OF[domain]
+
+
 # Batch keys (numpy and torch batches alike).
 OBS_IMAGE = "image"  # uint8 [B, T, H, W, 3]
 OBS_PROPRIO = "proprio"  # float32 [B, T, proprio_dim]

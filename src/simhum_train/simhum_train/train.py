@@ -123,7 +123,9 @@ def policy_config(exp: ExperimentConfig, data: TrainingData, stage: StageConfig)
         arch=exp.model,
         image_height=data.info.image_height,
         image_width=data.info.image_width,
-        adaptors=tuple(sorted({keys.ADAPTOR_OF[d] for d in stage.mixing})),
+        adaptors=tuple(
+            sorted({keys.adaptor_of(d, exp.model.shared_adaptor) for d in stage.mixing})
+        ),
         embodiments={
             e: (data.spaces[e].proprio_dim, data.spaces[e].action_dim) for e in embodiments
         },
@@ -236,7 +238,7 @@ class StageTrainer:
             images = augment_images(b[keys.OBS_IMAGE], self.exp.augment)
             proprio = noisy_proprio(b[keys.OBS_PROPRIO], self.exp.augment)
             cond, latents[domain] = self.policy.encode(
-                images, proprio, keys.ADAPTOR_OF[domain], embodiment
+                images, proprio, self.adaptor_of(domain), embodiment
             )
             per_sample = flow_matching_loss(self.policy, cond, b[keys.ACTION], embodiment, domain)
             flow = flow + weights[domain] * per_sample.mean()
@@ -312,7 +314,7 @@ class StageTrainer:
             b = self._fixed_windows(windows)
             embodiment = keys.EMBODIMENT_OF[domain]
             cond, _ = policy.encode(
-                b[keys.OBS_IMAGE], b[keys.OBS_PROPRIO], keys.ADAPTOR_OF[domain], embodiment
+                b[keys.OBS_IMAGE], b[keys.OBS_PROPRIO], self.adaptor_of(domain), embodiment
             )
             loss = flow_matching_loss(policy, cond, b[keys.ACTION], embodiment, domain, generator)
             noise = torch.randn(b[keys.ACTION].shape, generator=generator, device=self.device)
@@ -325,12 +327,16 @@ class StageTrainer:
         out.update(self.diagnostics())
         return out, examples
 
+    def adaptor_of(self, domain: str) -> str:
+        """The visual adaptor ``domain``'s images go through in this experiment."""
+        return keys.adaptor_of(domain, self.exp.model.shared_adaptor)
+
     def diagnostic_domains(self) -> list[str]:
         """Store domains this policy can encode (it has their adaptor and embodiment)."""
         return [
             d
             for d in self.data.domains
-            if keys.ADAPTOR_OF[d] in self.policy.adaptors
+            if self.adaptor_of(d) in self.policy.adaptors
             and keys.EMBODIMENT_OF[d] in self.policy.embodiments
         ]
 
@@ -346,7 +352,7 @@ class StageTrainer:
             _, latents[domain] = self.averaged.encode(
                 b[keys.OBS_IMAGE],
                 b[keys.OBS_PROPRIO],
-                keys.ADAPTOR_OF[domain],
+                self.adaptor_of(domain),
                 keys.EMBODIMENT_OF[domain],
             )
         size = min((len(z) for z in latents.values()), default=0)

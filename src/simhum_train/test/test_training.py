@@ -117,6 +117,25 @@ def test_stage_two_checkpoint_holds_exactly_the_retained_modules(two_stage) -> N
     assert (Path(two_stage["pretrain"]).parents[1] / "diagnostics.png").stat().st_size > 10_000
 
 
+def test_a_shared_adaptor_reads_every_domains_images(tmp_path, store_path, tiny_config) -> None:
+    """model.shared_adaptor: sim and human images both go through the deployable adaptor,
+    which the fine-tune keeps; no per-look adaptor is made."""
+    exp = load_experiment(
+        tiny_config,
+        [f"data.store={store_path}", f"out={tmp_path}", "model.shared_adaptor=true"],
+    )
+    finals = run_experiment(exp, progress=False)
+    pretrain = torch.load(finals["pretrain"], weights_only=True)["policy"]
+    assert module_roots(pretrain) == {"backbone", "trunk", "adaptors.real"} | {
+        "embodiments.robot",
+        "embodiments.human",
+    }
+    finetune = torch.load(finals["finetune"], weights_only=True)
+    assert finetune["origin"]["adaptors.real"] == "adaptors.real"  # kept from pre-training
+    evals = read_csv(Path(finals["pretrain"]).parent / "eval.csv")
+    assert float(evals[-1]["wasserstein/human-sim"]) > 0  # both encoded, through one adaptor
+
+
 def test_initialize_from_copies_kept_modules_and_maps_renamed_ones(two_stage) -> None:
     _, pretrain = load_policy(two_stage["pretrain"])
     state = pretrain["policy"]

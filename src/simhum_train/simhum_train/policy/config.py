@@ -46,6 +46,9 @@ class ArchitectureConfig:
     domain_conditioning: bool = False
     label_dropout: float = 0.2
     guidance_scale: float = 1.5
+    # one visual adaptor (the deployable one) for the images of every domain, instead of an
+    # adaptor per look: the adaptor must read sim, human and real images alike
+    shared_adaptor: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "backbone_widths", tuple(self.backbone_widths))
