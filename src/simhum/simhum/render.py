@@ -106,13 +106,14 @@ def store_scene(store_path: Path, episode: str, robot: RobotDescription) -> tupl
     robot episode whose targets are not commands (MEASURED_FUTURE) has no commanded path."""
     from simhum_train import keys
     from simhum_train.episodes import camera_period_s
+    from simhum_train.sampler import episode_bounds
     from simhum_train.store import MEASURED_FUTURE, EpisodeStore
 
     store = EpisodeStore.open(Path(store_path))
     index = episode_index(store.episodes, episode, store.path)
     record, info = store.episodes[index], store.info
-    ends = store.episode_ends
-    rows = slice(int(ends[index - 1]) if index else 0, int(ends[index]))
+    starts, ends = episode_bounds(store.episode_ends)
+    rows = slice(int(starts[index]), int(ends[index]))
     images = np.asarray(store.group[keys.IMAGE][rows])
     stamps = np.asarray(store.group[keys.TIMESTAMP][rows])
     state = np.asarray(store.group[keys.STATE][rows], dtype=np.float64)
@@ -155,8 +156,9 @@ def episode_index(records: list[EpisodeRecord], key: str, store: Path) -> int:
 
 def columns(rows: np.ndarray, layout: Layout, name: str) -> np.ndarray:
     """The ``name`` columns of state or target rows, as the layout places them."""
-    start, stop = next((lo, hi) for n, lo, hi in layout if n == name)
-    return rows[:, start:stop]
+    from simhum_train.states import layout_slice
+
+    return rows[:, layout_slice(layout, name)]
 
 
 def robot_scene(

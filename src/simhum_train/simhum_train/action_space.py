@@ -18,7 +18,7 @@ import numpy as np
 from simhum_core.pose_math import pose_to_vector, relative_pose, transform_points
 from simhum_core.pose_math import vector_to_pose as pose
 from simhum_train.keys import HUMAN, ROBOT
-from simhum_train.states import HUMAN_LAYOUT, Layout, robot_layout
+from simhum_train.states import HUMAN_LAYOUT, Layout, layout_slice, robot_layout
 
 ROBOT_PROPRIO_LAYOUT: Layout = [("position", 0, 3), ("rot6d", 3, 9), ("gripper", 9, 10)]
 
@@ -64,7 +64,7 @@ class JointPositionActions(ActionSpace):
     """Robot: the absolute commanded joint positions, in URDF joint order."""
 
     def actions(self, state_now: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        start = next(lo for name, lo, _ in robot_layout(self.action_dim) if name == "joints")
+        start = layout_slice(robot_layout(self.action_dim), "joints").start
         return targets[..., start : start + self.action_dim]
 
 

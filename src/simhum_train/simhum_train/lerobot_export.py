@@ -33,6 +33,7 @@ from tqdm import tqdm
 from simhum_train import keys
 from simhum_train import lerobot_format as fmt
 from simhum_train.lerobot_format import LeRobotFormatError
+from simhum_train.sampler import episode_bounds
 from simhum_train.store import EpisodeStore
 
 MAX_CRF = 51  # H.264's worst quality
@@ -95,8 +96,7 @@ def export_store(
     }
     staging = out.with_name(f".{out.name}.exporting")
     shutil.rmtree(staging, ignore_errors=True)  # left by an interrupted export
-    ends = store.episode_ends
-    starts = np.concatenate([[0], ends[:-1]])
+    starts, ends = episode_bounds(store.episode_ends)
     try:
         writer = DatasetWriter(staging, rate, features, crf)
         picked = zip(chosen, records, strict=True)

@@ -40,6 +40,12 @@ def robot_layout(num_joints: int) -> Layout:
     ]
 
 
+def layout_slice(layout: Layout, name: str) -> slice:
+    """Where the part ``name`` of a layout lies in its vectors."""
+    start, stop = next((lo, hi) for part, lo, hi in layout if part == name)
+    return slice(start, stop)
+
+
 def layouts(robot: RobotDescription) -> dict[str, Layout]:
     """State/target layout of each embodiment."""
     return {ROBOT: robot_layout(robot.dof), HUMAN: HUMAN_LAYOUT}
