@@ -2,7 +2,8 @@
 
 1. generate demonstrations: simulation (robot, sim look), proxy-human (rendered hand,
    proxy-real look) and a few proxy-real robot episodes (the "real" demos);
-2. build the training store; 3. pre-train on sim + human, fine-tune on real (SimHum);
+2. build the training store; 3. pre-train on sim + human, fine-tune on real with sim
+   replay (SimHum);
 4. export the deployable policy to ONNX; 5. bring up the sim graph with the policy node and
    evaluate in- and out-of-distribution scene variants, recording one episode as a rosbag;
 6. print where everything is and what the numbers mean.
@@ -37,7 +38,7 @@ class Preset:
 
 
 PRESETS = {
-    "quick": Preset(("pick_place",), 100, 60, 10, 96, 2000, 600, 20, 5),
+    "quick": Preset(("pick_place",), 100, 60, 10, 96, 1600, 1000, 20, 5),
     "standard": Preset(("pick_place", "push", "stack"), 300, 300, 20, 96, 20000, 6000, 20, 20),
     "paper": Preset(("pick_place", "push", "stack"), 1000, 1000, 80, 128, 200000, 60000, 50, 50),
 }
@@ -146,7 +147,7 @@ def run_demo(preset_name: str, out: Path, workers: int) -> int:
     )
     finetune = train_dir / "simhum" / "finetune"
     step(
-        "3. SimHum training: sim + human pre-training, real fine-tuning",
+        "3. SimHum training: sim + human pre-training, real fine-tuning with sim replay",
         [
             *py,
             "simhum_train.train",

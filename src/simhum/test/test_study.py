@@ -117,7 +117,7 @@ def test_the_smoke_study_writes_every_row_of_the_contract(smoke: Path) -> None:
         assert (smoke / "results" / plot).stat().st_size > 0
     # the sim + real co-trained policy reports its representation's diagnostics
     for row in rows:
-        diagnosed = row["method"] == "cotrain_sim_real"
+        diagnosed = row["method"] in {"cotrain_sim_real", "simhum"}  # sim + real last stage
         assert all((key in row) == diagnosed for key in DIAGNOSTIC_KEYS), row
         if diagnosed:
             assert row["wasserstein"] > 0 and 0.0 <= row["classifier_accuracy"] <= 1.0
