@@ -14,6 +14,7 @@ from simhum_core.topics import load_topics
 from simhum_msgs.msg import EpisodeEvent
 from simhum_msgs.srv import ResetScene
 from simhum_ros.messages import from_time, image_array, trajectory_msg
+from simhum_ros.node import EVENTS_QOS
 from simhum_sim_bridge.experts import ScriptedExpert, plan_for
 from simhum_sim_bridge.rollout import EpisodeSpec, make_scene
 
@@ -38,7 +39,9 @@ class Probe:
             CameraInfo, TOPICS.camera_info, self.infos.append, qos_profile_sensor_data
         )
         node.create_subscription(Clock, TOPICS.clock, self.clock.append, 10)
-        node.create_subscription(EpisodeEvent, TOPICS.episode_events, self.events.append, 10)
+        node.create_subscription(
+            EpisodeEvent, TOPICS.episode_events, self.events.append, EVENTS_QOS
+        )
         self.trajectories = node.create_publisher(JointTrajectory, TOPICS.joint_trajectory, 10)
         self.gripper = node.create_publisher(Float64MultiArray, TOPICS.gripper_command, 10)
 
