@@ -71,7 +71,10 @@ def test_robot_pins_match_the_lock_where_numpy_1_allows(arch: str) -> None:
             assert lock[name.removesuffix("-gpu")] == version, name
 
 
-def run_check_robot_deps(root: Path, *archs: str):
+INDEX_UNREACHABLE = 3  # check_robot_deps.sh: the package index could not be reached
+
+
+def run_check_robot_deps(root: Path, *archs: str, env: dict | None = None):
     import subprocess
 
     return subprocess.run(
@@ -79,12 +82,20 @@ def run_check_robot_deps(root: Path, *archs: str):
         capture_output=True,
         text=True,
         timeout=900,
+        env=env,
     )
+
+
+def skip_without_index(result) -> None:
+    """Skip, saying why, when pip could not reach the package index (nothing was decided)."""
+    if result.returncode == INDEX_UNREACHABLE:
+        pytest.skip(f"the package index could not be reached: {result.stderr.strip()[-300:]}")
 
 
 def test_robot_requirements_resolve_for_jazzy_with_numpy_1() -> None:
     """pip resolves the robot's set for Python 3.12 on both architectures next to numpy 1."""
     result = run_check_robot_deps(ROOT)
+    skip_without_index(result)
     assert result.returncode == 0, result.stderr[-2000:]
     for arch in ("x86_64", "aarch64"):
         line = next(x for x in result.stdout.splitlines() if x.startswith(f"[{arch}]"))
@@ -99,10 +110,37 @@ def test_robot_requirements_check_fails_when_numpy_2_creeps_in(tmp_path: Path) -
     shutil.copy(ROOT / "scripts" / "check_robot_deps.sh", tmp_path / "scripts")
     (tmp_path / "docker" / "robot-requirements-x86_64.txt").write_text("numpy>=2\n")
     result = run_check_robot_deps(tmp_path, "x86_64")
+    skip_without_index(result)
     assert result.returncode != 0
     assert "needs numpy 2" in result.stderr
     unknown = run_check_robot_deps(tmp_path, "riscv64")
     assert unknown.returncode == 2 and "robot-requirements-riscv64.txt" in unknown.stderr
+
+
+def test_robot_requirements_check_tells_an_unreachable_index_from_a_conflict() -> None:
+    """An index that drops every connection (a local one) is reported as not checked, with
+    its own exit status, not as requirements that do not resolve."""
+    import os
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def drop_connections() -> None:
+        while True:
+            connection, _ = server.accept()
+            connection.close()
+
+    threading.Thread(target=drop_connections, daemon=True).start()
+    index = f"http://127.0.0.1:{server.getsockname()[1]}/simple"
+    env = os.environ | {"PIP_INDEX_URL": index, "PIP_RETRIES": "1", "PIP_TIMEOUT": "2"}
+    try:
+        result = run_check_robot_deps(ROOT, "x86_64", env=env)
+    finally:
+        server.close()
+    assert result.returncode == INDEX_UNREACHABLE, result.stderr[-2000:]
+    assert "[x86_64] not checked: the package index could not be reached" in result.stderr
+    assert "does NOT resolve" not in result.stderr
 
 
 def imports_of(folder: Path) -> set[str]:
