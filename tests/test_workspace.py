@@ -128,7 +128,10 @@ def test_robot_requirements_check_tells_an_unreachable_index_from_a_conflict() -
 
     def drop_connections() -> None:
         while True:
-            connection, _ = server.accept()
+            try:
+                connection, _ = server.accept()
+            except OSError:  # the test closed the server
+                return
             connection.close()
 
     threading.Thread(target=drop_connections, daemon=True).start()
