@@ -67,7 +67,7 @@ def step(title: str, command: list[str], done: Path | None, log: list[dict]) -> 
 def run_demo(preset_name: str, out: Path, workers: int) -> int:
     """The whole pipeline; returns 0 when every stage ran."""
     from simhum.evaluate import IN_DISTRIBUTION, OUT_OF_DISTRIBUTION, print_report, run_evaluation
-    from simhum_sim_bridge.rollout import DEMO_PERTURB_M
+    from simhum_sim_bridge.rollout import DEMO_LATENCY_S, DEMO_PERTURB_M
 
     preset = PRESETS[preset_name]
     out.mkdir(parents=True, exist_ok=True)
@@ -93,6 +93,8 @@ def run_demo(preset_name: str, out: Path, workers: int) -> int:
             f"{preset.sim_episodes}",
             "--perturb",
             str(DEMO_PERTURB_M),
+            "--latency",
+            str(DEMO_LATENCY_S),
         ],
         None,
         log,
@@ -125,6 +127,8 @@ def run_demo(preset_name: str, out: Path, workers: int) -> int:
             "50000",
             "--perturb",
             str(DEMO_PERTURB_M),
+            "--latency",
+            str(DEMO_LATENCY_S),
         ],
         None,
         log,

@@ -544,7 +544,7 @@ def run_command(title: str, command: list[str]) -> None:
 def generation(preset: Preset, paths: Paths, source: str, count: int) -> None:
     """``count`` demonstrations per task of one source (finished ones are skipped)."""
     from simhum.demo import image_size
-    from simhum_sim_bridge.rollout import DEMO_PERTURB_M
+    from simhum_sim_bridge.rollout import DEMO_LATENCY_S, DEMO_PERTURB_M
 
     width, height = image_size(preset.image_width)
     module, domain = {
@@ -574,7 +574,11 @@ def generation(preset: Preset, paths: Paths, source: str, count: int) -> None:
             str(height),
             "--workers",
             str(preset.workers),
-            *(["--perturb", str(DEMO_PERTURB_M)] if source != "human" else []),
+            *(
+                ["--perturb", str(DEMO_PERTURB_M), "--latency", str(DEMO_LATENCY_S)]
+                if source != "human"
+                else []
+            ),
         ],
     )
 

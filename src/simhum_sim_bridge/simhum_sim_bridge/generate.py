@@ -158,6 +158,7 @@ def plan_episodes(args: argparse.Namespace) -> list[EpisodeSpec]:
             args.control_hz,
             scene=scene,
             perturb=args.perturb,
+            latency=args.latency,
         )
         for task in args.tasks
         for domain in args.domains
@@ -213,6 +214,14 @@ def generate(
         metavar="METRES",
         help="DART: the expert executes a random offset of this std before reaching the "
         "object while the clean plan is recorded (teaches corrections); 0: none",
+    )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="the most command latency: each episode's commands reach the arm a drawn time "
+        "in [0, SECONDS] after their observation, as on the deployed loop; 0: none",
     )
     parser.add_argument("--compressed", action="store_true", help="JPEG CompressedImage")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
