@@ -5,6 +5,7 @@ policy would achieve, so a failure here is the deployment path's."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from expert_oracle import ExpertOracleSource
 
@@ -31,3 +32,25 @@ def test_expert_oracle_succeeds_through_the_deployment_path(task: str) -> None:
     assert all(o["latencies_ms"] for o in real["outcomes"])  # it commanded through the node code
     failed = [o["seed"] for o in real["outcomes"] if not o["success"]]
     assert real["success_rate"] >= 0.95, f"{task}: the oracle failed seeds {failed}"
+
+
+def test_lockstep_commands_reach_the_arm_after_the_latency() -> None:
+    """The first command acts ``command_latency_s`` after its observation: by the second
+    control tick the arm has moved less, and the oracle still succeeds."""
+    seeds = list(evaluation_seeds(1))
+    runs = {
+        latency: evaluate_lockstep(
+            ExpertOracleSource(),
+            "pick_place",
+            ["real"],
+            seeds,
+            settings=LockstepSettings(render=False, command_latency_s=latency),
+            progress=False,
+        )[0]["outcomes"][0]
+        for latency in (0.0, 0.06)
+    }
+    moved = {k: np.abs(np.subtract(o["path"][1], o["path"][0])).max() for k, o in runs.items()}
+    assert moved[0.06] < 0.7 * moved[0.0], moved
+    assert runs[0.06]["success"]
+    with pytest.raises(ValueError, match="command_latency_s"):
+        LockstepSettings(command_latency_s=-0.01)

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from simhum_sim_bridge.experts import plan_for
-from simhum_sim_bridge.rollout import EpisodeSpec, perturbation, run_episode, sample_episode
+from simhum_sim_bridge.rollout import (
+    EpisodeSpec,
+    command_latency,
+    perturbation,
+    run_episode,
+    sample_episode,
+)
 from simhum_sim_bridge.tasks import TASKS
 
 SEEDS = range(20)
@@ -47,10 +53,14 @@ def test_doing_nothing_fails(robot, camera) -> None:
 
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_perturbed_expert_still_succeeds(robot, camera, task: str) -> None:
-    # DART: the executed offset fades out before the object is reached
+    # DART: the executed offset fades out before the object is reached; with the pipeline's
+    # command latency too
     results = [
         run_episode(
-            robot, camera, EpisodeSpec(task, "sim", seed, perturb=0.03), render=False
+            robot,
+            camera,
+            EpisodeSpec(task, "sim", seed, perturb=0.03, latency=0.05),
+            render=False,
         ).success
         for seed in range(6)
     ]
@@ -69,3 +79,48 @@ def test_perturbation_is_off_the_path_before_the_object_only() -> None:
     assert np.array_equal(offsets, perturbation(spec, plan, ticks))  # a function of the seed
     assert not perturbation(EpisodeSpec("pick_place", "sim", 3), plan, ticks).any()
     assert spec.episode_id.endswith("-dart")
+
+
+class FirstMotion:
+    """An EpisodeSink noting when the arm's joints first move."""
+
+    def __init__(self) -> None:
+        self.start: np.ndarray | None = None
+        self.moved_at: float | None = None
+
+    def joint_state(self, t: float, position: np.ndarray, velocity: np.ndarray) -> None:
+        if self.start is None:
+            self.start = position.copy()
+        elif self.moved_at is None and np.abs(position - self.start).max() > 1e-4:
+            self.moved_at = t
+
+    def image(self, t: float, rgb: np.ndarray) -> None:
+        pass
+
+    def command(self, t: float, positions: np.ndarray, time_from_start: float) -> None:
+        pass
+
+
+def test_command_latency_delays_the_arm_by_the_drawn_time(robot, camera) -> None:
+    specs = [EpisodeSpec("pick_place", "sim", seed, latency=0.05) for seed in range(8)]
+    drawn = [command_latency(spec) for spec in specs]
+    assert all(0.0 <= d <= 0.05 for d in drawn) and len(set(drawn)) > 3
+    assert [command_latency(spec) for spec in specs] == drawn  # a function of the seed
+    assert all(abs(d * 500 - round(d * 500)) < 1e-9 for d in drawn)  # whole physics steps
+    assert command_latency(EpisodeSpec("pick_place", "sim", 0)) == 0.0
+    spec = max(specs, key=command_latency)
+    moved = {}
+    for latency in (0.0, spec.latency):
+        sink = FirstMotion()
+        run_episode(
+            robot,
+            camera,
+            EpisodeSpec("pick_place", "sim", spec.seed, latency=latency),
+            sink,
+            render=False,
+        )
+        moved[latency] = sink.moved_at
+    # joint states come at 50 Hz: the first motion shows one sample later, or more
+    assert moved[spec.latency] - moved[0.0] >= command_latency(spec) - 0.02 - 1e-9, moved
+    with pytest.raises(ValueError, match="latency"):
+        EpisodeSpec("pick_place", "sim", 0, latency=0.1)  # a whole control period
