@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simhum.lockstep import LockstepSettings, evaluate_lockstep
+from simhum.lockstep import LIVE_COMMAND_LATENCY_S, LockstepSettings, evaluate_lockstep
 from simhum.variants import evaluation_seeds, get_variant
 from simhum_core.kinematics import IKSolver
 from simhum_core.onnx_policy import OnnxPolicy
@@ -38,8 +38,10 @@ class LiveOutcome:
     seed: int
     success: bool
     length_s: float  # EpisodeEvent stamps: end minus start
-    # the latest joint state (URDF order) at each control tick, then the last one at the end
-    path: tuple[tuple[float, ...], ...]
+    # the latest joint state (URDF order) at each control tick, then the last one at the end;
+    # None when the watch did not see the episode's first joint states (still discovering the
+    # bridge over DDS when the first episode began)
+    path: tuple[tuple[float, ...], ...] | None
 
 
 class GraphWatch:
@@ -94,8 +96,11 @@ class GraphWatch:
         )
         times = np.array([t for t, _ in self.joints])
         ticks = [*np.arange(start, end - 1e-9, period), end]
-        latest = np.searchsorted(times, np.array(ticks) + 1e-9) - 1
-        path = tuple(self.joints[i][1] for i in latest)
+        first = int(np.searchsorted(times, start - 1e-9))  # this episode's first joint state
+        path = None
+        if first < len(times) and times[first] <= start + period:
+            latest = np.searchsorted(times, np.array(ticks) + 1e-9) - 1
+            path = tuple(self.joints[max(i, first)][1] for i in latest)
         return LiveOutcome(seed, ends[-1].event == E.EVENT_SUCCESS, end - start, path)
 
     def close(self) -> None:
@@ -156,11 +161,12 @@ def compare(
     run_dir: Path,
     workers: int = 1,
     horizon_s: float = 5.0,
+    command_latency_s: float = LIVE_COMMAND_LATENCY_S,
 ) -> dict:
     """Both evaluators on seeds EVAL_SEED_OFFSET + k: one row per seed ('episodes', with the
     tool paths' gap over the first ``horizon_s``, both ways) and each evaluator's summary
     ('lockstep', 'live')."""
-    settings = LockstepSettings()
+    settings = LockstepSettings(command_latency_s=command_latency_s)
     robot = load_robot(settings.urdf, tool_frame=settings.tool_frame)
     ik = IKSolver(robot)
     seeds = list(evaluation_seeds(episodes))
@@ -172,7 +178,11 @@ def compare(
     points = round(horizon_s * control_hz)
     rows = []
     for ls, lv in zip(lockstep["outcomes"], live, strict=True):
-        ls_path, lv_path = tool_path(ik, ls["path"]), tool_path(ik, lv.path)
+        ls_path = tool_path(ik, ls["path"])
+        lv_path = None if lv.path is None else tool_path(ik, lv.path)
+        gap = None
+        if lv_path is not None:
+            gap = max(path_gap(lv_path, ls_path, points), path_gap(ls_path, lv_path, points))
         rows.append(
             {
                 "seed": lv.seed,
@@ -181,10 +191,8 @@ def compare(
                 "lockstep_length_s": ls["length_s"],
                 "live_length_s": lv.length_s,
                 "lockstep_final_tool": ls_path[-1].tolist(),
-                "live_final_tool": lv_path[-1].tolist(),
-                "path_gap_m": max(
-                    path_gap(lv_path, ls_path, points), path_gap(ls_path, lv_path, points)
-                ),
+                "live_final_tool": None if lv_path is None else lv_path[-1].tolist(),
+                "path_gap_m": gap,  # None: the live path was not watched from its start
             }
         )
     lockstep.pop("outcomes")
@@ -200,10 +208,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", "--episodes", type=int, default=5)
     parser.add_argument("--workers", type=int, default=1, help="lock-step worker processes")
     parser.add_argument("--horizon", type=float, default=5.0, help="seconds of path compared")
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=LIVE_COMMAND_LATENCY_S,
+        help="the lock-step command latency, s (the live graph's: inference and transport)",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/agreement"))
     args = parser.parse_args(argv)
     result = compare(
-        args.policy, args.task, args.variant, args.episodes, args.out, args.workers, args.horizon
+        args.policy,
+        args.task,
+        args.variant,
+        args.episodes,
+        args.out,
+        args.workers,
+        args.horizon,
+        args.latency,
     )
     rows = result["episodes"]
     print(
@@ -212,13 +233,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     for r in rows:
         ls_tool, lv_tool = (
-            " ".join(f"{v:6.3f}" for v in r[k]) for k in ("lockstep_final_tool", "live_final_tool")
+            " ".join(f"{v:6.3f}" for v in r[k]) if r[k] else "not watched"
+            for k in ("lockstep_final_tool", "live_final_tool")
         )
-        gap = 100 * r["path_gap_m"]
+        gap = "n/a" if r["path_gap_m"] is None else f"{100 * r['path_gap_m']:.1f}"
         print(
             f"{r['seed']:>7}  {r['lockstep_success']!s:>7}/{r['live_success']!s:<7}  "
             f"{r['lockstep_length_s']:>8.1f}/{r['live_length_s']:<8.1f}  "
-            f"{ls_tool:>20}  {lv_tool:>20}  {gap:>12.1f}"
+            f"{ls_tool:>20}  {lv_tool:>20}  {gap:>12}"
         )
     for name in ("lockstep", "live"):
         r = result[name]

@@ -93,24 +93,26 @@ def test_lockstep_is_deterministic_per_seed_whatever_the_workers(tiny_policy) ->
     assert len(one[0]["latencies_ms"]) == len(one[0]["path"]) - 1  # commanded every tick
 
 
-@pytest.mark.xfail(
-    reason="open defect (2026-12-01): after the in-flight-command fix the tool paths agreed "
-    "within 0.36-0.55 cm in 3 of 4 runs, but one fresh-clone run had seed 100000 3.8 cm apart "
-    "(live arm down at the table, lock-step raised); the remaining cause is not found. Kept "
-    "running so the gap stays visible.",
-    strict=False,
-)
 def test_lockstep_agrees_with_simhum_eval(noise_free_policy, tmp_path) -> None:
     """Per seed: the same outcome and length, and over the first 5 s the same tool path
-    within 2 cm (mean distance to the other path, both ways). The live graph once ended
-    13.7 cm away on seed 100000: the bridge executed a command still in flight from the
-    previous episode after the reset (commands are now stamped with their observation and
-    older ones dropped)."""
-    result = compare(str(noise_free_policy), "pick_place", "real", 2, tmp_path / "live")
-    print([round(100 * row["path_gap_m"], 2) for row in result["episodes"]], "cm apart")
+    within 2 cm (mean distance to the other path, both ways). The tiny policy infers in about
+    a millisecond, so its commands reach the live arm within the bridge's 5 ms tick and
+    transport; the lock-step run models no latency (with the 35 ms of a packaged-size model
+    the paths were 4-7 cm apart). Earlier gaps were the live bridge executing
+    a command of the previous episode still in flight at a reset (13.7 cm; fixed: commands
+    are stamped with their observation and older ones dropped), then the watch: it had not
+    discovered the bridge when the first episode began, and read the episode's last joint
+    state for its start (3.8-13.9 cm; such a path is now reported as not watched)."""
+    result = compare(
+        str(noise_free_policy), "pick_place", "real", 3, tmp_path / "live", command_latency_s=0.0
+    )
+    print([row["path_gap_m"] for row in result["episodes"]], "m apart")
+    watched = [row for row in result["episodes"] if row["path_gap_m"] is not None]
+    assert len(watched) >= 2, result["episodes"]  # only the first may start unwatched
     for row in result["episodes"]:
         assert row["lockstep_success"] == row["live_success"], row
         assert abs(row["lockstep_length_s"] - row["live_length_s"]) <= 0.1 + 1e-6, row
+    for row in watched:
         assert row["path_gap_m"] < 0.02, (
             f"tool paths {100 * row['path_gap_m']:.1f} cm apart: {row}"
         )
