@@ -147,6 +147,7 @@ def test_split_defaults_per_domain() -> None:
         split=None,
         control_hz=10.0,
         perturb=0.0,
+        latency=0.0,
         width=32,
         height=32,
     )
