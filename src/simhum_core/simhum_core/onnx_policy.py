@@ -147,8 +147,8 @@ def parse_contract(path: Path, metadata: dict[str, str]) -> PolicyContract:
             value = kind(metadata[key])
         except ValueError:
             raise fail(key, f"is not a{'n integer' if kind is int else ' number'}") from None
-        if value < minimum:
-            raise fail(key, f"must be at least {minimum}")
+        if not np.isfinite(value) or value < minimum:
+            raise fail(key, f"must be a finite number of at least {minimum}")
         return value
 
     def loads(key: str):
@@ -194,8 +194,9 @@ def parse_contract(path: Path, metadata: dict[str, str]) -> PolicyContract:
             stats[name] = np.asarray(normalization[name], dtype=np.float32)
         except (KeyError, TypeError, ValueError):
             raise fail("normalization", f"lacks a numeric list '{name}'") from None
-        if stats[name].shape != (width,) or (name.endswith("std") and (stats[name] <= 0).any()):
-            raise fail("normalization", f"'{name}' must hold {width} numbers (std > 0)")
+        bad = stats[name].shape != (width,) or not np.isfinite(stats[name]).all()
+        if bad or (name.endswith("std") and (stats[name] <= 0).any()):
+            raise fail("normalization", f"'{name}' must hold {width} finite numbers (std > 0)")
     guidance = loads("guidance")
     if guidance is not None:
         try:
