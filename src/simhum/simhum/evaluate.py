@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from simhum.graph import Bringup, declare_graph
+from simhum.graph import POLICY_NODE, Bringup, declare_graph
 from simhum.supervisor import Supervisor
 
 IN_DISTRIBUTION = "real"
 OUT_OF_DISTRIBUTION = ("real_ood_background", "real_ood_distractors", "real_ood_lighting")
 EVAL_SEED_OFFSET = 100_000  # evaluation seeds never overlap demonstration seeds
+COMMAND_DRAIN_S = 0.2  # wall time for commands in flight to land after the policy stops
 
 
 @dataclass
@@ -55,6 +56,7 @@ class EvaluationClient:
 
     def __init__(self) -> None:
         import rclpy
+        from std_srvs.srv import Trigger
 
         from simhum_core.topics import load_topics
         from simhum_msgs.msg import EpisodeEvent, PolicyStatus
@@ -78,7 +80,10 @@ class EvaluationClient:
         )
         self.reset_client = self.node.create_client(ResetScene, topics.reset_scene)
         self.record_client = self.node.create_client(Record, topics.record)
+        self.stop_client = self.node.create_client(Trigger, f"/{POLICY_NODE}/stop")
+        self.start_client = self.node.create_client(Trigger, f"/{POLICY_NODE}/start")
         self.ResetScene, self.Record, self.EpisodeEvent = ResetScene, Record, EpisodeEvent
+        self.Trigger = Trigger
 
     def spin_until(self, condition, timeout: float, supervisor: Supervisor) -> bool:
         """Spin until ``condition()``; a node dying under the supervisor raises."""
@@ -181,6 +186,13 @@ def run_episode(
     from simhum_sim_bridge.generate import domain_label
 
     E = client.EpisodeEvent
+    # as an operator would: stop the policy, let its last commands land, reset the scene and
+    # start the policy once the episode has begun (else a gripper command still in flight, or
+    # a cycle on the previous episode's history, acts in the new scene)
+    stopped = client.call(client.stop_client, client.Trigger.Request(), supervisor)
+    if not stopped.success:
+        raise RuntimeError(f"the policy node did not stop: {stopped.message}")
+    client.spin_until(lambda: False, COMMAND_DRAIN_S, supervisor)
     client.events.clear()
     reply = client.call(
         client.reset_client,
@@ -189,6 +201,16 @@ def run_episode(
     )
     if not reply.ok:
         raise RuntimeError(f"ResetScene failed: {reply.message}")
+    began = client.spin_until(
+        lambda: any(e.event == E.EVENT_START and e.seed == seed for e in client.events),
+        60.0,
+        supervisor,
+    )
+    if not began:
+        raise RuntimeError(f"episode {task}/{variant}/{seed} never started")
+    running = client.call(client.start_client, client.Trigger.Request(), supervisor)
+    if not running.success:
+        raise RuntimeError(f"the policy node did not start: {running.message}")
     if record:
         started = client.call(
             client.record_client,

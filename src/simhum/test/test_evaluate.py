@@ -21,17 +21,27 @@ from simhum_ros.messages import to_time
 class FakeGraph:
     """Answers the services run_episode calls; a reset starts an episode that succeeds."""
 
-    def __init__(self) -> None:
+    def __init__(self, policy_starts: bool = True) -> None:
+        from std_srvs.srv import Trigger
+
         from simhum_msgs.msg import EpisodeEvent
         from simhum_msgs.srv import Record, ResetScene
 
         self.EpisodeEvent, self.Record, self.ResetScene = EpisodeEvent, Record, ResetScene
+        self.Trigger = Trigger
         self.reset_client, self.record_client = "reset", "record"
+        self.stop_client, self.start_client = "stop", "start"
+        self.policy_starts = policy_starts
         self.events: list = []
         self.status: list = []
         self.record_requests: list = []
+        self.calls: list[tuple[str, list[int]]] = []  # service, events seen before the call
 
     def call(self, client, request, supervisor):
+        self.calls.append((client, [e.event for e in self.events]))
+        if client in (self.stop_client, self.start_client):
+            ok = client == self.stop_client or self.policy_starts
+            return self.Trigger.Response(success=ok, message="" if ok else "not active")
         if client == self.reset_client:
             for event in (self.EpisodeEvent.EVENT_START, self.EpisodeEvent.EVENT_SUCCESS):
                 self.events.append(self.EpisodeEvent(event=event, seed=request.seed))
@@ -57,6 +67,19 @@ def test_recorded_episode_is_labelled_with_the_evaluated_domain(variant, domain)
     assert (start.action, stop.action) == (start.ACTION_START, stop.ACTION_STOP)
     assert start.domain == domain
     assert f"variant {variant}," in start.note
+
+
+def test_the_policy_is_stopped_over_the_reset_and_started_on_the_new_episode() -> None:
+    """No command of the previous episode (a gripper command has no stamp to drop it by) and
+    no cycle on its history reaches the new scene: stop, reset, and start only once the
+    episode's START event has come; a policy that cannot start fails the episode loudly."""
+    graph = FakeGraph()
+    run_episode(graph, None, "pick_place", 100_000, "real", record=False)
+    START = graph.EpisodeEvent.EVENT_START
+    assert [c for c, _ in graph.calls] == ["stop", "reset", "start"]
+    assert START not in graph.calls[1][1] and START in graph.calls[2][1]
+    with pytest.raises(RuntimeError, match="the policy node did not start: not active"):
+        run_episode(FakeGraph(policy_starts=False), None, "pick_place", 100_000, "real", False)
 
 
 def test_variant_figures_from_known_outcomes() -> None:
@@ -113,6 +136,8 @@ class TimedGraph(FakeGraph):
     policy's status before, while and after it ran."""
 
     def call(self, client, request, supervisor):
+        if client != self.reset_client:
+            return super().call(client, request, supervisor)
         E = self.EpisodeEvent
         for event, t in ((E.EVENT_START, 12.0), (E.EVENT_FAILURE, 27.5)):
             msg = E(event=event, seed=request.seed)
