@@ -11,6 +11,7 @@ import pytest
 from toy_policy import (
     CHUNK,
     fail_on_lit_pixels,
+    nan_velocity,
     write_joint_position_policy,
     write_relative_ee_policy,
 )
@@ -224,9 +225,9 @@ def test_commands_walk_from_the_last_command_while_the_arm_lags(tmp_path, robot)
 
 def test_a_non_finite_output_holds_and_keeps_the_last_command(tmp_path, robot) -> None:
     q = start_configuration(robot)
-    target = q.copy()
-    target[robot.indices(["elbow_joint"])] = np.nan
-    controller = PolicyController(joint_policy(tmp_path, robot, target), robot, SafetyLimits())
+    path = nan_velocity(write_joint_position_policy(tmp_path, robot, q))
+    policy = OnnxPolicy(path, providers=["CPUExecutionProvider"])
+    controller = PolicyController(policy, robot, SafetyLimits())
     result = controller.step(np.zeros((32, 32, 3), np.uint8), q, FRESH)
     assert result.command is None and result.reason == "model output holds NaN or infinity"
     assert result.inference_ms > 1e-3  # the model ran

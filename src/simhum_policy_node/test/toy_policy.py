@@ -183,6 +183,21 @@ def fail_on_lit_pixels(path: Path) -> Path:
     return path
 
 
+def nan_velocity(path: Path) -> Path:
+    """Make the toy denoiser beside the policy at ``path`` output NaN velocities, as a
+    diverged model would (its contract stays valid)."""
+    denoiser = path.parent / "toy.denoiser.onnx"
+    model = onnx.load(denoiser)
+    graph = model.graph
+    last = graph.node[-1]
+    assert list(last.output) == ["velocity"]
+    last.output[0] = "velocity_ok"
+    graph.initializer.append(helper.make_tensor("not_a_number", TensorProto.FLOAT, [1], [np.nan]))
+    graph.node.append(helper.make_node("Mul", ["velocity_ok", "not_a_number"], ["velocity"]))
+    onnx.save(model, denoiser)
+    return path
+
+
 def write_relative_ee_policy(
     folder: Path,
     robot: RobotDescription,
