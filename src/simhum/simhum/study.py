@@ -116,13 +116,13 @@ TINY_MODEL = (
 PRESETS = {
     # The 150-minute CPU study (2 cores). Work: 2 tasks x 5 methods at 20 real demos, plus
     # simhum and real_only at 5, 10, 40 on pick_place = 6 pre-trainings, 9 fine-tunings, 7
-    # single-stage trainings (16,500 steps), 16 exports, 1,120 evaluation episodes, 680
-    # demonstrations. Rates on this machine when quiet: a step at batch 64 and 64x48 images
-    # 0.28 s (one domain) to 0.37 s (two; 0.45-0.59 s at 96x72), measured with a history of
-    # 2 frames (the base config's 1 is faster), generation 1.4 episodes/s with 2 workers,
-    # conversion 0.1 s/episode, lock-step evaluation ~3 s per episode and worker (a 12 s
-    # failed episode, 16 ms inference). Estimate: training at most 83 min (+3 of
-    # validation), evaluation 29, demonstrations 9, loading and export 3: ~127 min.
+    # single-stage trainings (17,400 steps), 16 exports, 1,120 evaluation episodes, 680
+    # demonstrations. The quick main job's resolution (96x72, where every learning probe
+    # succeeded) and its pre-training : fine-tuning split (1 : 1), with steps cut to fit.
+    # Rates on this machine when quiet (2026-12-02): a training step at batch 64 0.25 s
+    # with its validation, generation ~140 episodes/min with 2 workers, lock-step
+    # evaluation ~3 s per episode and worker. Estimate: training 73 min, evaluation 28,
+    # demonstrations and store 7, export 2: ~110 min.
     "study": Preset(
         tasks=("pick_place", "push"),
         methods=METHODS,
@@ -135,9 +135,9 @@ PRESETS = {
         curve_tasks=("pick_place",),
         curve_variants=("real",),
         episodes=20,
-        image_width=64,
-        pretrain_steps=900,
-        finetune_steps=300,
+        image_width=96,
+        pretrain_steps=600,
+        finetune_steps=600,
         single_steps=1200,
         batch_size=64,
         workers=2,
