@@ -426,10 +426,10 @@ def policy_config(preset: Preset, paths: Paths, policy: Policy) -> ExperimentCon
 def trained(exp: ExperimentConfig) -> bool:
     """Every stage of ``exp`` has its final checkpoint, written by this very config."""
     from simhum_train.checkpoint import FINAL
-    from simhum_train.train import _hash_of
+    from simhum_train.train import config_hash_of
 
     finals = [exp.out_dir / stage.name / FINAL for stage in exp.stages]
-    return all(f.is_file() and _hash_of(f) == exp.hash() for f in finals)
+    return all(f.is_file() and config_hash_of(f) == exp.hash() for f in finals)
 
 
 def train(exp: ExperimentConfig) -> bool:

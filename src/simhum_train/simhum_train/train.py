@@ -35,11 +35,13 @@ from simhum_train.checkpoint import (
     BEST,
     FINAL,
     LATEST,
+    CheckpointError,
     check_fits,
     initialize_from,
     lineage_step,
     load_policy,
     module_paths,
+    read_checkpoint,
     space_record,
 )
 from simhum_train.dataset import DomainWindows, TrainingData
@@ -417,7 +419,7 @@ class StageTrainer:
         path = self.dir / LATEST
         if not path.is_file():
             return
-        state = torch.load(path, map_location=self.device, weights_only=True)
+        state = read_checkpoint(path, self.device)
         check_same_config(path, state["config_hash"], self.exp)
         self.policy.load_state_dict(state["raw_policy"])
         self.averaged.load_state_dict(state["policy"])
@@ -493,7 +495,13 @@ def run_experiment(exp: ExperimentConfig, progress: bool = True) -> dict[str, Pa
     for stage in exp.stages:  # refuse before anything on disk changes
         latest = exp.out_dir / stage.name / LATEST
         if latest.is_file():
-            check_same_config(latest, _hash_of(latest), exp)
+            try:
+                written_by = config_hash_of(latest)
+            except CheckpointError as err:
+                raise CheckpointError(
+                    f"{err}; delete it to train stage '{stage.name}' from its start"
+                ) from None
+            check_same_config(latest, written_by, exp)
     exp.out_dir.mkdir(parents=True, exist_ok=True)
     config = exp.out_dir / "config.yaml"  # replaced whole (a crash leaves the old one)
     partial = config.with_name(".config.yaml.partial")
@@ -504,7 +512,7 @@ def run_experiment(exp: ExperimentConfig, progress: bool = True) -> dict[str, Pa
         stage_dir = exp.out_dir / stage.name
         stage_dirs.append((stage.name, stage_dir))
         final = stage_dir / FINAL
-        if not (final.is_file() and _hash_of(final) == exp.hash()):
+        if not (final.is_file() and config_hash_of(final) == exp.hash()):
             trainer = StageTrainer(exp, index, data, device)
             print(f"[{stage.name}] batch {trainer.shares} on {device}; from: {trainer.origin}")
             trainer.run(progress)
@@ -535,8 +543,9 @@ def with_mixing_guide(exp: ExperimentConfig, data: TrainingData) -> ExperimentCo
     return replace(exp, stages=tuple(stages))
 
 
-def _hash_of(checkpoint: Path) -> str:
-    return torch.load(checkpoint, map_location="cpu", weights_only=True)["config_hash"]
+def config_hash_of(checkpoint: Path) -> str:
+    """The hash of the config that wrote a stage checkpoint (checked to be one)."""
+    return read_checkpoint(checkpoint)["config_hash"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from simhum_train.checkpoint import BEST, FINAL, initialize_from, load_policy
+from simhum_train.checkpoint import (
+    BEST,
+    FINAL,
+    LATEST,
+    CheckpointError,
+    initialize_from,
+    load_policy,
+)
 from simhum_train.dataset import TrainingData
 from simhum_train.diagnostics import domain_classifier_accuracy, wasserstein
 from simhum_train.experiment import ConfigError, load_experiment
@@ -227,6 +234,28 @@ def test_a_changed_config_is_not_resumed_into(tmp_path, store_path, tiny_config)
     with pytest.raises(ConfigError, match="different config"):
         run_experiment(changed, progress=False)
     assert (tmp_path / "tiny" / "config.yaml").read_text() == config  # the run's record kept
+
+
+def test_a_corrupt_checkpoint_to_resume_is_named_and_kept(tmp_path, store_path, tiny_config):
+    """A run whose latest checkpoint cannot be read stops with a message naming the file and
+    what to do, before anything on disk changes; the file stays for the user to inspect."""
+    base = [
+        f"data.store={store_path}",
+        f"out={tmp_path}",
+        "stages=[{name: s, mixing: {sim: 1}, "
+        "steps: 1, batch_size: 4, warmup_steps: 1, eval_samples: 4}]",
+    ]
+    exp = load_experiment(tiny_config, base)
+    run_experiment(exp, progress=False)
+    stage_dir = tmp_path / "tiny" / "s"
+    (stage_dir / FINAL).unlink()
+    latest = stage_dir / LATEST
+    latest.write_bytes(latest.read_bytes()[:100])  # truncated, as by a full disk
+    config = (tmp_path / "tiny" / "config.yaml").read_text()
+    with pytest.raises(CheckpointError, match=rf"{LATEST}: not a readable .* delete it"):
+        run_experiment(exp, progress=False)
+    assert latest.stat().st_size == 100
+    assert (tmp_path / "tiny" / "config.yaml").read_text() == config
 
 
 def test_config_numbers_are_checked_and_yaml_exponents_read(tiny_config) -> None:
