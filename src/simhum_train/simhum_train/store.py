@@ -17,10 +17,15 @@ store holds: an append writes the rows and the episode's end first, then replace
 commit file in one atomic step (temp file, fsync, os.replace). Rows and ends past the
 committed episodes are leftovers of an interrupted append: readers ignore them and the next
 append writes over them, so a crash at any point leaves every committed episode as it was.
+
+One writer at a time: creating or opening a store for appending takes an exclusive lock on
+``.<store name>.lock`` beside it (flock, held while the writer object lives); a second
+writer is refused, naming the store, instead of writing over the first one's rows.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -79,10 +84,11 @@ class StoreInfo:
 class EpisodeStore:
     """A zarr training store; create, open and append through the classmethods."""
 
-    def __init__(self, path: Path, group, commit: dict) -> None:
+    def __init__(self, path: Path, group, commit: dict, lock=None) -> None:
         self.path = Path(path)
         self.group = group
         self._commit = commit
+        self._lock = lock  # the writer's lock file, open (and locked) while the writer lives
 
     @classmethod
     def create(cls, path: Path, info: StoreInfo) -> EpisodeStore:
@@ -91,6 +97,7 @@ class EpisodeStore:
         import zarr
 
         path = Path(path)
+        lock = _lock_writer(path)
         if path.exists():
             raise StoreError(f"{path}: already exists; open it to append")
         staging = path.with_name(f".{path.name}.creating")
@@ -110,21 +117,23 @@ class EpisodeStore:
         commit = {"episodes": [], "sums": {e: _zero_sums(s) for e in keys.EMBODIMENTS}}
         _write_atomically(staging / COMMIT, commit)
         os.replace(staging, path)
-        return cls.open(path, mode="a")
+        return cls.open(path, mode="a", lock=lock)
 
     @classmethod
-    def open(cls, path: Path, mode: str = "r") -> EpisodeStore:
-        """An existing store, read-only (``r``) or for appending (``a``)."""
+    def open(cls, path: Path, mode: str = "r", lock=None) -> EpisodeStore:
+        """An existing store, read-only (``r``) or for appending (``a``, the one writer)."""
         import zarr
 
         path = Path(path)
         if not (path / "zarr.json").is_file():
             raise StoreError(f"{path}: not a SimHum training store (no zarr.json)")
+        if mode != "r" and lock is None:
+            lock = _lock_writer(path)
         group = zarr.open_group(path, mode=mode)
         for name in (*DATA, keys.EPISODE_ENDS, "info"):
             if name not in group and name not in group.attrs:
                 raise StoreError(f"{path}: missing '{name}'; rebuild the store")
-        store = cls(path, group, _read_commit(path, group))
+        store = cls(path, group, _read_commit(path, group), lock)
         store._check()
         return store
 
@@ -230,6 +239,22 @@ class EpisodeStore:
 
 
 _ACTIONS_BEFORE_THE_TAG = {keys.ROBOT: COMMANDED, keys.HUMAN: MEASURED_FUTURE}
+
+
+def _lock_writer(path: Path):
+    """The store's writer lock, taken (an open file that holds an exclusive flock)."""
+    name = path.with_name(f".{path.name}.lock")
+    lock = open(name, "a")  # noqa: SIM115 - held open by the writer for its lifetime
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise StoreError(
+            f"{path}: another writer holds {name} (a conversion or import into this store is "
+            "still running); wait for it to finish: two writers would overwrite each other's "
+            "episodes"
+        ) from None
+    return lock
 
 
 def _write_rows(array, start: int, rows: np.ndarray) -> None:

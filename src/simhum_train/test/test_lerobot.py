@@ -62,8 +62,10 @@ def exports(tmp_path_factory, store_path) -> dict[str, Path]:
 
 
 def empty_copy(store_path: Path, path: Path) -> EpisodeStore:
-    """A new empty store with the facts of the one at ``store_path``."""
-    return EpisodeStore.create(path, EpisodeStore.open(store_path).info)
+    """A new empty store with the facts of the one at ``store_path``, opened to read (the
+    writer that made it is gone, so an import may write)."""
+    EpisodeStore.create(path, EpisodeStore.open(store_path).info)
+    return EpisodeStore.open(path)
 
 
 @pytest.mark.parametrize("domain", ["real", "human"])

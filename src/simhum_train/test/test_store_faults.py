@@ -24,7 +24,7 @@ import zarr
 from simhum_train import keys
 from simhum_train.convert import DatasetBuilder, find_bags
 from simhum_train.episodes import AlignedEpisode
-from simhum_train.store import COMMIT, EpisodeStore
+from simhum_train.store import COMMIT, EpisodeStore, StoreError
 
 IMAGE_SIZE = (32, 32)
 KILLED = 77  # the child's exit status when the fault fired
@@ -159,6 +159,7 @@ def test_rows_and_ends_past_the_commit_are_ignored(tmp_path: Path, store_path: P
     store = EpisodeStore.open(copy, mode="a")
     store.group[keys.IMAGE].append(np.full((5, 32, 32, 3), 255, np.uint8), axis=0)
     store.group[keys.EPISODE_ENDS].resize((len(before[keys.EPISODE_ENDS]) + 1,))
+    del store  # the interrupted writer is gone, and its lock with it
     for mode in ("a", "r"):
         after = EpisodeStore.open(copy, mode=mode).load()
         for name, rows in before.items():
@@ -180,3 +181,26 @@ def test_a_store_from_before_the_commit_file_opens_and_appends(
     build(legacy, bags, robot, camera, topics)
     assert (legacy / COMMIT).is_file()
     assert assert_prefix_of(legacy, EpisodeStore.open(reference)) == len(bags)
+
+
+def test_a_second_writer_is_refused_while_the_first_lives(tmp_path: Path, store_path: Path):
+    """Two conversions into one store would write over each other's rows: the second writer
+    is refused, naming the store, from another process as from this one; readers are not."""
+    copy = tmp_path / "store.zarr"
+    shutil.copytree(store_path, copy)
+    episodes = EpisodeStore.open(copy).episodes
+    writer = EpisodeStore.open(copy, mode="a")
+    with pytest.raises(StoreError, match=rf"{copy}: another writer holds"):
+        EpisodeStore.open(copy, mode="a")
+    pid = os.fork()
+    if pid == 0:  # another process: refused too
+        try:
+            EpisodeStore.open_or_create(copy, writer.info)
+            os._exit(0)
+        except StoreError:
+            os._exit(KILLED)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == KILLED
+    assert EpisodeStore.open(copy).episodes == episodes  # reading is never locked
+    del writer  # the writer is done: the next one may append
+    assert EpisodeStore.open(copy, mode="a").episodes == episodes
