@@ -40,6 +40,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from simhum.study_targets import target_checks
 from simhum.variants import VARIANTS, evaluation_seeds
 
 if TYPE_CHECKING:
@@ -807,6 +808,13 @@ def write_results(
                     for m in preset.curve_methods
                 ],
             )
+    checks = target_checks(rows, preset.tasks, preset.real_demos)
+    if checks:
+        lines += ["", "## Targets", ""]
+        lines += markdown_table(
+            ["target", "measured", "met"],
+            [[c.target, c.measured, "yes" if c.met else "**no**"] for c in checks],
+        )
     diagnosed = [r for r in rows if "wasserstein" in r and r["variant"] == "real"]
     if diagnosed:
         lines += ["", "## Representation diagnostics (f(o), sim vs real, selected checkpoint)", ""]
