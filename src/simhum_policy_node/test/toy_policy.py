@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from simhum_core.onnx_policy import CONTRACT_VERSION
+from simhum_core.onnx_policy import CONTRACT_VERSION, parse_contract
 from simhum_core.robot import RobotDescription
 
 T, H, W, P, CHUNK, A, STEPS = 2, 8, 6, 3, 5, 4, 4
@@ -186,7 +186,8 @@ def fail_on_lit_pixels(path: Path) -> Path:
 def nan_velocity(path: Path) -> Path:
     """Make the toy denoiser beside the policy at ``path`` output NaN velocities, as a
     diverged model would (its contract stays valid)."""
-    denoiser = path.parent / "toy.denoiser.onnx"
+    metadata = {p.key: p.value for p in onnx.load(path).metadata_props}
+    denoiser = parse_contract(path, metadata).denoiser_path
     model = onnx.load(denoiser)
     graph = model.graph
     last = graph.node[-1]
