@@ -131,8 +131,9 @@ def read_episode(
     )
     if streams.joint_states and received[streams.joint_states]:
         msgs = received[streams.joint_states]
-        episode.joint_stamps = _stamps(msgs)
-        episode.joint_positions = joint_rows(msgs, robot, bag, streams.joint_states)
+        episode.joint_stamps, episode.joint_positions = joint_rows(
+            msgs, robot, bag, streams.joint_states
+        )
     sent = sent_commands(received[streams.command], streams, bag) if streams.command else []
     if sent:
         episode.command_stamps = np.array([stamp for stamp, *_ in sent], dtype=np.int64)
@@ -291,20 +292,37 @@ def frame_rgb(msg, bag: Path, size: tuple[int, int]) -> np.ndarray:
 
 def joint_rows(
     received: list[tuple[int, object]], robot: RobotDescription, bag: Path, topic: str
-) -> np.ndarray:
-    """Measured positions [K, dof] in URDF order, matched by joint name; a mimic joint a
-    message leaves out follows its leader."""
-    rows = np.zeros((len(received), robot.dof))
-    index: dict[tuple[str, ...], np.ndarray] = {}  # per joint-name list seen
+) -> tuple[np.ndarray, np.ndarray]:
+    """Measured positions [K, dof] in URDF order, matched by joint name, and their stamps.
+    Joint states split over several publishers (an arm's and a gripper driver's messages,
+    each naming some joints) are merged: a message updates the joints it names, and rows
+    start once every joint has been heard; a mimic joint no message names follows its
+    leader."""
+    heard_of = dict.fromkeys(n for _, msg in received for n in msg.name)
+    where = joint_index(bag, topic, list(heard_of), robot)  # refuses missing joints
+    followers = where < 0
+    column = {n: j for j, n in enumerate(robot.joint_names)}
+    current = np.full(robot.dof, np.nan)
+    current[followers] = 0.0  # filled from the leaders below
+    rows, kept = [], []
+    updates: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}  # per name list
     for k, (_, msg) in enumerate(received):
         names = tuple(msg.name)
-        if names not in index:
-            index[names] = joint_index(bag, topic, names, robot)
-        where = index[names]
-        rows[k] = np.asarray(msg.position, dtype=np.float64)[np.maximum(where, 0)]
-        if (where < 0).any():
-            rows[k, where < 0] = robot.apply_mimic(rows[k])[where < 0]
-    return rows
+        if names not in updates:
+            pairs = [(i, column[n]) for i, n in enumerate(names) if n in column]
+            updates[names] = (
+                np.array([i for i, _ in pairs], int),
+                np.array([j for _, j in pairs], int),
+            )
+        source, target = updates[names]
+        current[target] = np.asarray(msg.position, dtype=np.float64)[source]
+        if np.isnan(current).any():
+            continue
+        row = current.copy()
+        row[followers] = robot.apply_mimic(row)[followers]
+        rows.append(row)
+        kept.append(k)
+    return _stamps([received[k] for k in kept]), np.array(rows).reshape(-1, robot.dof)
 
 
 def sent_commands(

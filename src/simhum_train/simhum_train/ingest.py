@@ -191,17 +191,23 @@ def _part(
 def _decode_first_messages(
     bag: Path, reader, streams: StreamTopics, robot: RobotDescription
 ) -> None:
-    """Decode the first message of each stream as the full read will: an error for an
-    unsupported image encoding, other joints, or commands of another width or lacking
-    joints (the gripper's, without the gripper's commands)."""
+    """Decode the first message of each stream as the full read will (of joint states, as
+    many as name every joint, when publishers split them): an error for an unsupported
+    image encoding, other joints, or commands of another width or lacking joints (the
+    gripper's, without the gripper's commands)."""
     store = typestore()
-    first = {}
+    first: dict[str, list] = {}
+    wanted = set(robot.joint_names) - set(robot.mimic)
     for topic in {streams.image, streams.joint_states, streams.command, streams.gripper}:
         connections = [c for c in reader.connections if c.topic == topic]
+        named: set[str] = set()
         # (an empty list would read every connection)
         for conn, t, raw in reader.messages(connections=connections) if connections else ():
-            first[topic] = [(t, store.deserialize_cdr(raw, conn.msgtype))]
-            break
+            msg = store.deserialize_cdr(raw, conn.msgtype)
+            first.setdefault(topic, []).append((t, msg))
+            if topic != streams.joint_states or wanted <= named.union(msg.name):
+                break
+            named.update(msg.name)
     frame_rgb(first[streams.image][0][1], bag, (8, 8))
     if streams.joint_states:
         joint_rows(first[streams.joint_states], robot, bag, streams.joint_states)

@@ -244,6 +244,7 @@ _ACTIONS_BEFORE_THE_TAG = {keys.ROBOT: COMMANDED, keys.HUMAN: MEASURED_FUTURE}
 def _lock_writer(path: Path):
     """The store's writer lock, taken (an open file that holds an exclusive flock)."""
     name = path.with_name(f".{path.name}.lock")
+    name.parent.mkdir(parents=True, exist_ok=True)
     lock = open(name, "a")  # noqa: SIM115 - held open by the writer for its lifetime
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -63,6 +63,7 @@ def write_recording(
     gripper_topic: str | None = None,
     renamed: dict[str, str] | None = None,
     omitted: tuple[str, ...] = (),
+    split: tuple[str, ...] = (),
     events: tuple[tuple[float, str, str], ...] = (),
     events_topic: str = "/simhum/episode_events",
     seed: int = 0,
@@ -70,13 +71,13 @@ def write_recording(
     """A bag at ``out`` whose streams run during each of ``spans`` (seconds); ``command``:
     "trajectory", "array" (values in ``command_joints`` order) or None; with
     ``gripper_topic``, trajectories name the arm's joints only and the gripper's commands go
-    there; ``renamed`` renames joints in joint_states, ``omitted`` leaves them out;
+    there; ``renamed`` renames joints in joint_states, ``omitted`` leaves them out, ``split``
+    publishes them in messages of their own (a second driver's, 1 ms later in bag time);
     ``events``: (seconds, start|stop|success|failure, task)."""
     rng = np.random.default_rng(seed)
     store, types = typestore(), typestore().types
     kept = [n for n in robot.joint_names if n not in omitted]
     order = [*map(str, rng.permutation(kept)), EXTRA_JOINT]
-    names = [(renamed or {}).get(n, n) for n in order]
     commanded = [n for n in robot.joint_names if n not in robot.mimic]
     named = robot.arm_joint_names if gripper_topic else commanded
     sent_names = list(map(str, rng.permutation(named)))  # a trajectory's own joint order
@@ -120,16 +121,21 @@ def write_recording(
                 data=rgb.reshape(-1),
             )
         messages.append((ns + IMAGE_LATENCY_NS, image_topic, msg))
-    where = [list(robot.joint_names).index(n) if n in robot.joint_names else -1 for n in order]
-    for ns, q in zip(joint_ns, joint_q, strict=True):
-        msg = types["sensor_msgs/msg/JointState"](
-            header=header(ns),
-            name=names,
-            position=np.array([q[i] if i >= 0 else 0.5 for i in where]),
-            velocity=np.zeros(0),
-            effort=np.zeros(0),
-        )
-        messages.append((ns + JOINT_LATENCY_NS, joint_topic, msg))
+    publishers = [[n for n in order if n not in split], [n for n in order if n in split]]
+    for delay_ns, published in enumerate(p for p in publishers if p):
+        where = [
+            list(robot.joint_names).index(n) if n in robot.joint_names else -1 for n in published
+        ]
+        labels = [(renamed or {}).get(n, n) for n in published]
+        for ns, q in zip(joint_ns, joint_q, strict=True):
+            msg = types["sensor_msgs/msg/JointState"](
+                header=header(ns),
+                name=labels,
+                position=np.array([q[i] if i >= 0 else 0.5 for i in where]),
+                velocity=np.zeros(0),
+                effort=np.zeros(0),
+            )
+            messages.append((ns + JOINT_LATENCY_NS + delay_ns * 1_000_000, joint_topic, msg))
     for ns, q in zip(command_ns, command_q, strict=True):
         msg = _command(types, robot, command, q, sent_names, command_joints)
         messages.append((ns, command_topic, msg))

@@ -314,6 +314,21 @@ def test_a_missing_image_topic_is_named_and_nothing_written(tmp_path: Path, robo
     assert not (tmp_path / "new.zarr").exists()
 
 
+def test_joint_states_split_over_two_publishers_are_merged(tmp_path: Path, robot) -> None:
+    """An arm driver and a gripper driver both publishing /joint_states, each naming its own
+    joints: the rows merge them (the gripper's value one 200 Hz sample old at most)."""
+    gripper = tuple(n for n in robot.joint_names if n not in robot.arm_joint_names)
+    rec = write_recording(tmp_path / "bags" / "two-drivers", robot, split=gripper)
+    store = tmp_path / "store.zarr"
+    assert convert(tmp_path / "bags", store, *FLAGS) == 0
+    data = episode(store, 0)
+    truth = measured_at(rec, rec.image_ns)
+    arm = [list(robot.joint_names).index(n) for n in robot.arm_joint_names]
+    np.testing.assert_allclose(data["state_q"][:, arm], truth[:, arm], atol=1e-6)
+    np.testing.assert_allclose(data["state_q"], truth, atol=1e-3)
+    assert np.ptp(data["state_q"][:, -1]) > 0.01  # the gripper's joint moves: it was read
+
+
 def test_joints_not_in_the_urdf_are_named_and_nothing_written(
     tmp_path: Path, robot, capsys
 ) -> None:
