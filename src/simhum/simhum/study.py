@@ -819,11 +819,12 @@ def write_results(
     if diagnosed:
         lines += ["", "## Representation diagnostics (f(o), sim vs real, selected checkpoint)", ""]
         lines += markdown_table(
-            ["method", "task", "real", "2-Wasserstein", "classifier accuracy"],
+            ["method", "task", "real demos", "real", "2-Wasserstein", "classifier accuracy"],
             [
                 [
                     r["method"],
                     r["task"],
+                    str(r["real_demos"]),
                     percent(r),
                     f"{r['wasserstein']:.3f}",
                     f"{r['classifier_accuracy']:.2f}",
