@@ -123,7 +123,9 @@ PRESETS = {
     # Rates on this machine when quiet (2026-12-02): a training step at batch 64 0.25 s
     # with its validation, generation ~140 episodes/min with 2 workers, lock-step
     # evaluation ~3 s per episode and worker. Estimate: training 73 min, evaluation 28,
-    # demonstrations and store 7, export 2: ~110 min.
+    # demonstrations and store 7, export 2: ~110 min. Measured (2026-12-02): the pick_place
+    # half alone 109 min, about 75 of them shared with test runs; the whole exceeds 150 min,
+    # and at 1200 steps per policy no method learns pick_place (docs/results/study.md).
     "study": Preset(
         tasks=("pick_place", "push"),
         methods=METHODS,
