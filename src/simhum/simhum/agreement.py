@@ -193,6 +193,10 @@ def compare(
                 "lockstep_final_tool": ls_path[-1].tolist(),
                 "live_final_tool": None if lv_path is None else lv_path[-1].tolist(),
                 "path_gap_m": gap,  # None: the live path was not watched from its start
+                # how far the lock-step tool got from its start over the compared horizon
+                "lockstep_reach_m": float(
+                    np.linalg.norm(ls_path[:points] - ls_path[0], axis=1).max()
+                ),
             }
         )
     lockstep.pop("outcomes")
@@ -230,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{'seed':>7}  {'success ls/live':>15}  {'length s ls/live':>17}  "
         f"{'final tool ls (m)':>20}  {'final tool live (m)':>20}  {'path gap cm':>12}"
+        f"  {'reach cm':>9}"
     )
     for r in rows:
         ls_tool, lv_tool = (
@@ -240,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{r['seed']:>7}  {r['lockstep_success']!s:>7}/{r['live_success']!s:<7}  "
             f"{r['lockstep_length_s']:>8.1f}/{r['live_length_s']:<8.1f}  "
-            f"{ls_tool:>20}  {lv_tool:>20}  {gap:>12}"
+            f"{ls_tool:>20}  {lv_tool:>20}  {gap:>12}  {100 * r['lockstep_reach_m']:>9.1f}"
         )
     for name in ("lockstep", "live"):
         r = result[name]
