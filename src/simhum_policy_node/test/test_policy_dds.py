@@ -88,9 +88,12 @@ def test_trained_policy_drives_the_arm(tiny_policy, start_node, ros_node, spin, 
     assert np.all(gripper >= robot.lower[grip] - 1e-9) and np.all(gripper <= robot.upper[grip])
     first = np.array(watch.joints[0].position)
     assert spin(lambda: np.abs(np.array(watch.joints[-1].position) - first).max() > 0.01)
-    # the arm follows: measured positions are near the recent commands
-    latest = np.array(watch.commands[-1].points[0].positions)
-    assert np.abs(np.array(watch.joints[-1].position)[arm] - latest).max() < 0.3
+    # the arm follows: the measured positions are near one of the last 0.5 s of commands (the
+    # latest alone may lead a loaded machine's arm by a cycle: 0.304 rad once, beside a
+    # training job)
+    recent = np.array([c.points[0].positions for c in watch.commands[-5:]])
+    gaps = np.abs(np.array(watch.joints[-1].position)[arm] - recent).max(axis=1)
+    assert gaps.min() < 0.3, gaps
 
 
 def test_new_episode_starts_from_the_ready_pose(start_node, ros_node, spin, robot, tmp_path):

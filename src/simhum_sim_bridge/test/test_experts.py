@@ -7,6 +7,8 @@ import pytest
 
 from simhum_sim_bridge.experts import plan_for
 from simhum_sim_bridge.rollout import (
+    DEMO_LATENCY_S,
+    DEMO_PERTURB_M,
     EpisodeSpec,
     command_latency,
     perturbation,
@@ -59,7 +61,7 @@ def test_perturbed_expert_still_succeeds(robot, camera, task: str) -> None:
         run_episode(
             robot,
             camera,
-            EpisodeSpec(task, "sim", seed, perturb=0.03, latency=0.05),
+            EpisodeSpec(task, "sim", seed, perturb=DEMO_PERTURB_M, latency=DEMO_LATENCY_S),
             render=False,
         ).success
         for seed in range(6)
