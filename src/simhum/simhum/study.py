@@ -169,7 +169,10 @@ PRESETS = {
     ),
     # The co-training analysis' methods on pick_place with 10 proxy-real and 150 sim
     # demonstrations (no human data), each one stage of the base model at 96x72 (the
-    # resolution the learning probes used); about 50 minutes on this 2-core machine.
+    # resolution the learning probes used). 3000 steps: at 1500 no method learned
+    # (2026-12-01), sim + real co-training through the shared adaptor did at 2500-4000 in the
+    # learning probes. Measured on an AMD 2-core machine: 26 min training and 4.5-5 min
+    # evaluation per method, 2.6 min demonstrations and store (about 2.6 h for all five).
     "cotraining": Preset(
         tasks=("pick_place",),
         methods=COTRAINING_METHODS,
@@ -185,7 +188,7 @@ PRESETS = {
         image_width=96,
         pretrain_steps=0,
         finetune_steps=0,
-        single_steps=1500,
+        single_steps=3000,
         batch_size=64,
         workers=2,
     ),

@@ -18,6 +18,7 @@ from simhum.lockstep import evaluate_lockstep
 from simhum.variants import evaluation_seeds
 from simhum_core.onnx_policy import OnnxPolicy
 from simhum_core.pose_math import pose_to_vector
+from simhum_policy_node.controller import layout_slices
 
 
 def noise_free_copy(model: Path, folder: Path, damping: float = 1.0) -> Path:
@@ -31,11 +32,13 @@ def noise_free_copy(model: Path, folder: Path, damping: float = 1.0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     contract = OnnxPolicy(model, ["CPUExecutionProvider"]).contract
     assert contract.action_space == "relative_ee", contract.action_space
-    hold = (pose_to_vector(np.eye(4)) - contract.action_mean[:9]) / contract.action_std[:9]
+    parts = layout_slices(contract.action_layout)
+    pose = slice(parts["position"].start, parts["rot6d"].stop)  # the relative tool pose
+    hold = (pose_to_vector(np.eye(4)) - contract.action_mean[pose]) / contract.action_std[pose]
     scale = np.ones(contract.action_dim, np.float32)
-    scale[:9] = damping
+    scale[pose] = damping
     offset = np.zeros(contract.action_dim, np.float32)
-    offset[:9] = (1.0 - damping) * hold  # hold + damping * (c - hold), in normalised units
+    offset[pose] = (1.0 - damping) * hold  # hold + damping * (c - hold), in normalised units
     encoder = onnx.load(model)
     denoiser_file = next(p.value for p in encoder.metadata_props if p.key == "denoiser_file")
     denoiser = onnx.load(model.parent / denoiser_file)
