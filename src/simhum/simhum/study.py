@@ -432,10 +432,10 @@ def policy_config(preset: Preset, paths: Paths, policy: Policy) -> ExperimentCon
 def trained(exp: ExperimentConfig) -> bool:
     """Every stage of ``exp`` has its final checkpoint, written by this very config."""
     from simhum_train.checkpoint import FINAL
-    from simhum_train.train import config_hash_of
+    from simhum_train.train import written_by
 
     finals = [exp.out_dir / stage.name / FINAL for stage in exp.stages]
-    return all(f.is_file() and config_hash_of(f) == exp.hash() for f in finals)
+    return all(f.is_file() and written_by(f, exp) for f in finals)
 
 
 def train(exp: ExperimentConfig) -> bool:

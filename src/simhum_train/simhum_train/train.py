@@ -548,6 +548,19 @@ def config_hash_of(checkpoint: Path) -> str:
     return read_checkpoint(checkpoint)["config_hash"]
 
 
+def written_by(checkpoint: Path, exp: ExperimentConfig) -> bool:
+    """Whether ``exp``, as asked, wrote a stage checkpoint: the checkpoint holds the config
+    it trained with, where each ``mixing: auto`` stage of ``exp`` was resolved from the data."""
+    trained_with = read_checkpoint(checkpoint)["experiment"]
+    asked = exp.to_dict()
+    if len(trained_with["stages"]) != len(asked["stages"]):
+        return False
+    for mine, theirs in zip(asked["stages"], trained_with["stages"], strict=True):
+        if mine["mixing"] == AUTO:
+            theirs["mixing"] = AUTO
+    return trained_with == asked
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run an experiment; exit status 2 for a bad config."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

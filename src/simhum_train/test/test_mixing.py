@@ -10,7 +10,7 @@ import pytest
 from simhum_train.dataset import TrainingData
 from simhum_train.experiment import ConfigError, load_experiment
 from simhum_train.mixing import auto_mixing, guide_line, mixing_range
-from simhum_train.train import with_mixing_guide
+from simhum_train.train import config_hash_of, run_experiment, with_mixing_guide, written_by
 
 
 def test_bounds_follow_the_guide() -> None:
@@ -66,3 +66,21 @@ def test_auto_mixing_without_one_of_its_domains_fails_naming_it(
         with_mixing_guide(exp, data_of(store_path, exp))
     with pytest.raises(ConfigError, match="or 'auto'"):
         load_experiment(tiny_config, ["stages.0.mixing=sometimes"])
+
+
+def test_a_finished_auto_mixing_training_is_recognised_as_this_configs(
+    store_path: Path, tiny_config: Path, tmp_path: Path
+) -> None:
+    """A study re-run must see a finished ``mixing: auto`` training as finished, though its
+    checkpoints carry the hash of the resolved config."""
+    overrides = [f"data.store={store_path}", f"out={tmp_path}", "stages.1.mixing=auto"]
+    exp = load_experiment(tiny_config, overrides)
+    finals = run_experiment(exp, progress=False)
+    final = finals["finetune"].with_name("final.pt")
+    assert config_hash_of(final) != exp.hash()  # trained with the resolved mixing
+    assert written_by(final, exp)
+    assert written_by(finals["pretrain"].with_name("final.pt"), exp)
+    other = load_experiment(tiny_config, [*overrides, "stages.1.lr=5.0e-4"])
+    assert not written_by(final, other)
+    fixed = load_experiment(tiny_config, [*overrides[:2], "stages.1.mixing={real: 0.9, sim: 0.1}"])
+    assert not written_by(final, fixed)  # the resolved 0.5 / 0.5, not this mixing
