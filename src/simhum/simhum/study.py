@@ -765,14 +765,39 @@ def merged_rows(path: Path, rows: list[dict]) -> list[dict]:
     return [*(r for r in old if row_key(r) not in new), *rows]
 
 
+def earlier_methods(preset_name: str, preset: Preset, index: dict) -> list[str]:
+    """The full preset's methods that this run did not ask for but whose rows study.json
+    holds for every task and variant asked: the report shows them too."""
+    return [
+        m
+        for m in PRESETS[preset_name].methods
+        if m not in preset.methods
+        and all(
+            (m, t, preset.real_demos, v) in index for t in preset.tasks for v in preset.variants
+        )
+    ]
+
+
 def write_results(
     preset_name: str, preset: Preset, rows: list[dict], wall: dict, command: str, out: Path
 ) -> None:
     """study.json (these rows merged into any earlier ones), <preset>.md (tables, wall time,
     command) and the plots."""
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "study.json", merged_rows(out / "study.json", rows))
-    index = {(r["method"], r["task"], r["real_demos"], r["variant"]): r for r in rows}
+    merged = merged_rows(out / "study.json", rows)
+    write_json(out / "study.json", merged)
+    index = {(r["method"], r["task"], r["real_demos"], r["variant"]): r for r in merged}
+    earlier = earlier_methods(preset_name, preset, index)
+    preset = replace(
+        preset,
+        methods=tuple(
+            m for m in PRESETS[preset_name].methods if m in preset.methods or m in earlier
+        ),
+    )
+    rows = sorted(
+        (r for k, r in index.items() if k[0] in preset.methods and k[1] in preset.tasks),
+        key=lambda r: preset.methods.index(r["method"]),
+    )
     seeds = evaluation_seeds(preset.episodes)
     lines = [
         f"# SimHum study (preset `{preset_name}`)",
@@ -794,6 +819,12 @@ def write_results(
         f"fine-tuning {preset.finetune_steps}, single-stage {preset.single_steps}, batch "
         f"{preset.batch_size}; images {preset.image_width} px wide.",
     ]
+    if earlier:
+        lines += [
+            "",
+            f"Rows of {', '.join(earlier)} come from earlier runs of this preset kept in "
+            "study.json (this command did not train or evaluate them).",
+        ]
     for task in preset.tasks:
         lines += ["", f"## {task}, {preset.real_demos} real demonstrations", ""]
         lines += markdown_table(

@@ -26,6 +26,8 @@ from simhum.study import (
     generation_seeds,
     merged_rows,
     policy_config,
+    select,
+    write_results,
 )
 from simhum.variants import evaluation_seeds
 from simhum_train.experiment import CONFIG_DIR, ConfigError, load_experiment
@@ -135,6 +137,35 @@ def test_results_of_another_preset_are_kept_in_study_json(tmp_path: Path) -> Non
         ("cotrain", 10, 0.5),
         ("simhum", 5, 0.0),
     ]
+
+
+def test_the_report_shows_every_preset_method_study_json_holds(tmp_path: Path) -> None:
+    preset = PRESETS["cotraining"]
+
+    def rows(method: str, rate: float, variants: tuple[str, ...]) -> list[dict]:
+        return [
+            dict.fromkeys(ROW_KEYS, 0.0)
+            | {"method": method, "task": "pick_place", "variant": v, "real_demos": 10}
+            | {"success_rate": rate, "wasserstein": 1.0, "classifier_accuracy": 0.9}
+            for v in variants
+        ]
+
+    earlier = rows("cotrain", 0.1, preset.variants) + rows("cotrain_ot", 0.4, ("real",))
+    (tmp_path / "study.json").write_text(json.dumps(earlier))
+    asked = select(preset, None, ["cfg_adda"], None)
+    wall = {"this_run_s": 60.0, "all_steps_s": 60.0}
+    write_results(
+        "cotraining", asked, rows("cfg_adda", 0.3, preset.variants), wall, "cmd", tmp_path
+    )
+    report = (tmp_path / "cotraining.md").read_text()
+    table = [line for line in report.splitlines() if line.startswith("| cotrain")]
+    # cotrain has every variant from an earlier run: shown, and said to be earlier
+    assert table[0].startswith("| cotrain | 10 ± 0 |")
+    assert "Rows of cotrain come from earlier runs" in report
+    # cotrain_ot has only one variant: not in the table
+    assert not any(line.startswith("| cotrain_ot |") for line in report.splitlines())
+    assert any(line.startswith("| cfg_adda | 30 ± 0 |") for line in report.splitlines())
+    assert len(json.loads((tmp_path / "study.json").read_text())) == 2 * len(preset.variants) + 1
 
 
 def test_fine_tunings_start_from_one_shared_pre_training(smoke: Path) -> None:
