@@ -805,7 +805,7 @@ def write_results(
         f"Command: `{command}`",
         "",
         f"Wall time: {wall['this_run_s'] / 60:.1f} min this run; {wall['all_steps_s'] / 60:.1f}"
-        f" min of work over every run that built these results ({os.cpu_count()} CPU cores).",
+        f" min of work over every run in its work folder ({os.cpu_count()} CPU cores).",
         "",
         f"Success rate (%) ± standard error over {preset.episodes} lock-step closed-loop "
         f"episodes per variant, seeds {seeds.start}..{seeds.stop - 1} (disjoint from every "
