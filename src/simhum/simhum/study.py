@@ -765,17 +765,21 @@ def merged_rows(path: Path, rows: list[dict]) -> list[dict]:
     return [*(r for r in old if row_key(r) not in new), *rows]
 
 
-def earlier_methods(preset_name: str, preset: Preset, index: dict) -> list[str]:
-    """The full preset's methods that this run did not ask for but whose rows study.json
-    holds for every task and variant asked: the report shows them too."""
-    return [
+def shown_methods(preset_name: str, preset: Preset, index: dict) -> tuple[str, ...]:
+    """The methods a report shows: those asked, plus the full preset's others whose rows
+    study.json holds for every task and variant asked (from earlier runs), in preset order."""
+    full = PRESETS[preset_name].methods
+    complete = [
         m
-        for m in PRESETS[preset_name].methods
-        if m not in preset.methods
-        and all(
+        for m in full
+        if all(
             (m, t, preset.real_demos, v) in index for t in preset.tasks for v in preset.variants
         )
     ]
+    return (
+        *(m for m in full if m in preset.methods or m in complete),
+        *(m for m in preset.methods if m not in full),
+    )
 
 
 def write_results(
@@ -787,13 +791,9 @@ def write_results(
     merged = merged_rows(out / "study.json", rows)
     write_json(out / "study.json", merged)
     index = {(r["method"], r["task"], r["real_demos"], r["variant"]): r for r in merged}
-    earlier = earlier_methods(preset_name, preset, index)
-    preset = replace(
-        preset,
-        methods=tuple(
-            m for m in PRESETS[preset_name].methods if m in preset.methods or m in earlier
-        ),
-    )
+    shown = shown_methods(preset_name, preset, index)
+    earlier = [m for m in shown if m not in preset.methods]
+    preset = replace(preset, methods=shown)
     rows = sorted(
         (r for k, r in index.items() if k[0] in preset.methods and k[1] in preset.tasks),
         key=lambda r: preset.methods.index(r["method"]),

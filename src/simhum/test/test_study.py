@@ -152,11 +152,11 @@ def test_the_report_shows_every_preset_method_study_json_holds(tmp_path: Path) -
 
     earlier = rows("cotrain", 0.1, preset.variants) + rows("cotrain_ot", 0.4, ("real",))
     (tmp_path / "study.json").write_text(json.dumps(earlier))
-    asked = select(preset, None, ["cfg_adda"], None)
+    # real_only is not one of the preset's methods: asked for, it is shown all the same
+    asked = select(preset, None, ["cfg_adda", "real_only"], None)
     wall = {"this_run_s": 60.0, "all_steps_s": 60.0}
-    write_results(
-        "cotraining", asked, rows("cfg_adda", 0.3, preset.variants), wall, "cmd", tmp_path
-    )
+    ran = rows("cfg_adda", 0.3, preset.variants) + rows("real_only", 0.5, preset.variants)
+    write_results("cotraining", asked, ran, wall, "cmd", tmp_path)
     report = (tmp_path / "cotraining.md").read_text()
     table = [line for line in report.splitlines() if line.startswith("| cotrain")]
     # cotrain has every variant from an earlier run: shown, and said to be earlier
@@ -165,7 +165,8 @@ def test_the_report_shows_every_preset_method_study_json_holds(tmp_path: Path) -
     # cotrain_ot has only one variant: not in the table
     assert not any(line.startswith("| cotrain_ot |") for line in report.splitlines())
     assert any(line.startswith("| cfg_adda | 30 ± 0 |") for line in report.splitlines())
-    assert len(json.loads((tmp_path / "study.json").read_text())) == 2 * len(preset.variants) + 1
+    assert any(line.startswith("| real_only | 50 ± 0 |") for line in report.splitlines())
+    assert len(json.loads((tmp_path / "study.json").read_text())) == 3 * len(preset.variants) + 1
 
 
 def test_fine_tunings_start_from_one_shared_pre_training(smoke: Path) -> None:
