@@ -39,7 +39,7 @@ import numpy as np
 from simhum.evaluate import VariantResult
 from simhum.variants import SEED_SETS, VARIANTS, evaluation_seeds, get_variant
 from simhum_core.calibration import CameraCalibration, load_calibration
-from simhum_core.onnx_policy import OnnxPolicy, PolicyContract
+from simhum_core.onnx_policy import OnnxPolicy, PolicyContract, PolicyContractError
 from simhum_core.paths import default_calibration, default_urdf
 from simhum_core.robot import RobotDescription, load_robot
 from simhum_policy_node.controller import DEFAULT_STREAM_POINTS, PolicyController
@@ -77,10 +77,16 @@ PolicySource = Callable[[EpisodeSpec], Policy]
 
 class OnnxPolicySource:
     """An exported policy, loaded once per process with one intra-op thread, for every
-    episode."""
+    episode (sampling at ``guidance_scale``, the contract's when None)."""
 
-    def __init__(self, path: str | Path, providers: Sequence[str] = ("CPUExecutionProvider",)):
+    def __init__(
+        self,
+        path: str | Path,
+        providers: Sequence[str] = ("CPUExecutionProvider",),
+        guidance_scale: float | None = None,
+    ):
         self.path, self.providers = str(path), tuple(providers)
+        self.guidance_scale = guidance_scale
         self._policy: OnnxPolicy | None = None
 
     def __getstate__(self) -> dict:
@@ -88,7 +94,9 @@ class OnnxPolicySource:
 
     def __call__(self, spec: EpisodeSpec) -> OnnxPolicy:
         if self._policy is None:
-            self._policy = OnnxPolicy(self.path, self.providers, intra_op_threads=1)
+            self._policy = OnnxPolicy(
+                self.path, self.providers, intra_op_threads=1, guidance_scale=self.guidance_scale
+            )
         return self._policy
 
 
@@ -319,6 +327,13 @@ def add_lockstep_command(commands) -> None:
         metavar="SECONDS",
         help="from an observation to its command at the arm (default: the live graph's)",
     )
+    parser.add_argument(
+        "--guidance-scale",
+        type=float,
+        default=None,
+        help="classifier-free guidance scale of a guided policy (0: unconditional, 1: "
+        "conditional on the real domain; default: its contract's)",
+    )
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     parser.set_defaults(run=_lockstep_main)
 
@@ -328,11 +343,13 @@ def _lockstep_main(args) -> int:
         raise SystemExit("error: --episodes must be at least 1")
     seeds = list(evaluation_seeds(args.episodes, args.seeds))
     try:
+        source = OnnxPolicySource(args.policy, guidance_scale=args.guidance_scale)
+        # a scale the policy refuses fails here, before any episode
+        scale = OnnxPolicy(args.policy, source.providers, guidance_scale=source.guidance_scale)
+        scale = scale.guidance_scale
         settings = LockstepSettings(command_latency_s=args.latency)
-        report = evaluate_lockstep(
-            args.policy, args.task, args.variants, seeds, args.workers, settings
-        )
-    except ValueError as err:
+        report = evaluate_lockstep(source, args.task, args.variants, seeds, args.workers, settings)
+    except (ValueError, PolicyContractError) as err:
         raise SystemExit(f"error: {err}") from None
     for r in report:
         print(
@@ -344,7 +361,13 @@ def _lockstep_main(args) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(
             json.dumps(
-                {"policy": str(args.policy), "seeds": args.seeds, "variants": report}, indent=1
+                {
+                    "policy": str(args.policy),
+                    "guidance_scale": scale,
+                    "seeds": args.seeds,
+                    "variants": report,
+                },
+                indent=1,
             )
         )
     return 0

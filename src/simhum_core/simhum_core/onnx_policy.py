@@ -4,8 +4,10 @@ Two graphs: ``<name>.onnx``, the observation encoder, which carries the whole co
 metadata, and ``<name>.denoiser.onnx`` beside it. Sampling is the flow-matching Euler loop:
 x ~ N(0, I) from the caller's numpy Generator; for k = 0..S-1, t = k/S, x += velocity / S;
 then de-normalise with the metadata's statistics. A policy trained with classifier-free
-guidance on the source domain applies it inside its denoiser graph; the contract's
-``guidance`` names the domain and the scale (null for a policy without it).
+guidance on the source domain applies it inside its denoiser graph, whose extra input
+``guidance_scale`` [B] is the scale (0: unconditional, 1: conditional on the domain); the
+contract's ``guidance`` names the domain and the default scale (null for a policy without
+it), which the runtime may override.
 
 The contract also says where the weights come from: the training stage exported and its
 lineage, the experiment, stage, step and config hash of every stage the weights went through.
@@ -20,10 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-CONTRACT_VERSION = "3"  # 2: the training stage and lineage; 3: the sampler's guidance
+# 2: the training stage and lineage; 3: the sampler's guidance; 4: its scale an input
+CONTRACT_VERSION = "4"
 ENCODER_INPUTS = ("image", "proprio")
 ENCODER_OUTPUTS = ("cond",)
 DENOISER_INPUTS = ("cond", "noisy_action", "timestep")
+GUIDANCE_INPUT = "guidance_scale"  # the denoiser's extra input when the contract guides
 DENOISER_OUTPUTS = ("velocity",)
 ACTION_SPACES = ("relative_ee", "joint_positions")
 NORMALIZATION_KEYS = ("proprio_mean", "proprio_std", "action_mean", "action_std")
@@ -126,6 +130,27 @@ class PolicyContract:
         return " -> ".join(str(s) for s in self.lineage) or "untrained"
 
 
+def denoiser_inputs(guided: bool) -> tuple[str, ...]:
+    """The denoiser graph's inputs: with the guidance scale when the policy guides."""
+    return (*DENOISER_INPUTS, GUIDANCE_INPUT) if guided else DENOISER_INPUTS
+
+
+def sampling_scale(contract: PolicyContract, override: float | None) -> float | None:
+    """The scale to sample with: ``override`` (checked) or the contract's; None for a policy
+    without guidance, which refuses any override."""
+    if override is None:
+        return contract.guidance[1] if contract.guidance else None
+    if contract.guidance is None:
+        raise PolicyContractError(
+            f"{contract.path}: a guidance scale ({override}) was given, but this policy has no "
+            "classifier-free guidance (its contract's 'guidance' is null: it was trained "
+            "without model.domain_conditioning); leave the guidance scale unset"
+        )
+    if not np.isfinite(override) or override < 0:
+        raise ValueError(f"guidance scale must be a finite number >= 0, got {override}")
+    return float(override)
+
+
 def parse_contract(path: Path, metadata: dict[str, str]) -> PolicyContract:
     """Check and parse contract metadata; errors name ``path`` and the key at fault."""
     path = Path(path)
@@ -165,10 +190,18 @@ def parse_contract(path: Path, metadata: dict[str, str]) -> PolicyContract:
         raise fail("image_encoding", "is unsupported (rgb8 only)")
     if metadata["action_space"] not in ACTION_SPACES:
         raise fail("action_space", f"is not one of {ACTION_SPACES}")
+    guidance = loads("guidance")
+    if guidance is not None:
+        try:
+            guidance = (str(guidance["domain"]), float(guidance["scale"]))
+        except (TypeError, KeyError, ValueError):
+            raise fail("guidance", 'must be null or {"domain": ..., "scale": ...}') from None
+        if not np.isfinite(guidance[1]) or guidance[1] < 0:
+            raise fail("guidance", "must have a finite scale >= 0")
     for key, expected in [
         ("encoder_inputs", ENCODER_INPUTS),
         ("encoder_outputs", ENCODER_OUTPUTS),
-        ("denoiser_inputs", DENOISER_INPUTS),
+        ("denoiser_inputs", denoiser_inputs(guidance is not None)),
         ("denoiser_outputs", DENOISER_OUTPUTS),
     ]:
         if tuple(loads(key)) != expected:
@@ -197,14 +230,6 @@ def parse_contract(path: Path, metadata: dict[str, str]) -> PolicyContract:
         bad = stats[name].shape != (width,) or not np.isfinite(stats[name]).all()
         if bad or (name.endswith("std") and (stats[name] <= 0).any()):
             raise fail("normalization", f"'{name}' must hold {width} finite numbers (std > 0)")
-    guidance = loads("guidance")
-    if guidance is not None:
-        try:
-            guidance = (str(guidance["domain"]), float(guidance["scale"]))
-        except (TypeError, KeyError, ValueError):
-            raise fail("guidance", 'must be null or {"domain": ..., "scale": ...}') from None
-        if not np.isfinite(guidance[1]) or guidance[1] < 0:
-            raise fail("guidance", "must have a finite scale >= 0")
     lineage = loads("lineage")
     try:
         steps = tuple(
@@ -283,7 +308,10 @@ class OnnxPolicy:
         providers: Sequence[str] = PROVIDER_PREFERENCE,
         trt_cache_dir: Path | None = None,
         intra_op_threads: int = 0,
+        guidance_scale: float | None = None,
     ) -> None:
+        """``guidance_scale``: the classifier-free guidance scale to sample with instead of
+        the contract's (a policy without guidance refuses it)."""
         import onnxruntime as ort
 
         path = Path(path)
@@ -296,6 +324,7 @@ class OnnxPolicy:
         self.encoder = _session(path, options, chosen)
         metadata = self.encoder.get_modelmeta().custom_metadata_map
         self.contract = parse_contract(path, metadata)
+        self.guidance_scale = sampling_scale(self.contract, guidance_scale)
         denoiser = self.contract.denoiser_path
         if not denoiser.is_file():
             raise PolicyContractError(
@@ -384,6 +413,8 @@ class OnnxPolicy:
                 "noisy_action": x,
                 "timestep": np.full((1,), k / steps, dtype=np.float32),
             }
+            if self.guidance_scale is not None:
+                feeds[GUIDANCE_INPUT] = np.full((1,), self.guidance_scale, dtype=np.float32)
             velocity = self._run(self.denoiser, c.denoiser_path, "velocity", feeds)
             x = x + velocity / np.float32(steps)
         return x[0] * c.action_std + c.action_mean

@@ -73,6 +73,12 @@ PARAMETERS = {
         "configure and activate at start (else bringup drives the lifecycle transitions)",
     ),
     "seed": (0, "noise seed of the action sampler"),
+    "guidance_scale": (
+        -1.0,
+        "classifier-free guidance scale of a guided policy (0: unconditional, 1: conditional "
+        "on the real domain); negative: the scale its contract gives. A policy without "
+        "guidance refuses a scale >= 0",
+    ),
     "publish_intent": (
         True,
         "publish each predicted chunk for RViz: its tool poses (nav_msgs/Path) and markers of "
@@ -144,7 +150,10 @@ class PolicyNode(LifecycleNode):
         self.robot = load_robot(p["robot_description_file"], tool_frame=p["tool_frame"])
         cache = p["trt_cache_dir"] or None
         self.policy = OnnxPolicy(
-            p["model_path"], providers=list(p["providers"]), trt_cache_dir=cache
+            p["model_path"],
+            providers=list(p["providers"]),
+            trt_cache_dir=cache,
+            guidance_scale=p["guidance_scale"] if p["guidance_scale"] >= 0 else None,
         )
         self.controller = PolicyController(
             self.policy,
@@ -157,7 +166,7 @@ class PolicyNode(LifecycleNode):
         )
         contract = self.policy.contract
         guidance = (
-            f"guided toward '{contract.guidance[0]}' (scale {contract.guidance[1]})"
+            f"guided toward '{contract.guidance[0]}' (scale {self.policy.guidance_scale})"
             if contract.guidance
             else "unguided"
         )

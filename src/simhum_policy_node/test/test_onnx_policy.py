@@ -109,6 +109,10 @@ def test_check_compatible_names_what_differs(tmp_path: Path) -> None:
         ({"action_space": "velocity"}, "'action_space' = 'velocity' is not one of"),
         ({"guidance": json.dumps({"domain": "real"})}, "'guidance' = .* must be null or"),
         ({"guidance": json.dumps({"domain": "real", "scale": -1})}, "finite scale >= 0"),
+        (
+            {"guidance": json.dumps({"domain": "real", "scale": 1})},
+            "'denoiser_inputs' = .* must be .*'timestep', 'guidance_scale'\\]",
+        ),
         ({"normalization": json.dumps({**STATS, "action_std": [1, 1, 0, 1]})}, "std > 0"),
         (
             {"normalization": json.dumps({**STATS, "proprio_mean": [0.0, float("nan"), 0.0]})},
@@ -134,6 +138,13 @@ def test_bad_metadata_names_the_file_and_key(tmp_path: Path, overrides, message)
     path = write_toy_policy(tmp_path, **overrides)
     with pytest.raises(PolicyContractError, match=f"{path}.*{message}"):
         OnnxPolicy(path, providers=["CPUExecutionProvider"])
+
+
+def test_a_guidance_scale_is_refused_by_a_policy_without_guidance(tmp_path: Path) -> None:
+    path = write_toy_policy(tmp_path)
+    assert OnnxPolicy(path, providers=["CPUExecutionProvider"]).guidance_scale is None
+    with pytest.raises(PolicyContractError, match=f"{path}: a guidance scale .* no classifier"):
+        OnnxPolicy(path, providers=["CPUExecutionProvider"], guidance_scale=1.0)
 
 
 def test_missing_metadata_lists_the_keys(tmp_path: Path) -> None:

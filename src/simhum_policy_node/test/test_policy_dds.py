@@ -146,6 +146,13 @@ def test_model_for_another_robot_is_refused(tiny_policy, tmp_path, ros_env):
     assert "refusing to start" in result.stderr and "trained for joints" in result.stderr
 
 
+def test_a_guidance_scale_for_a_policy_without_guidance_is_refused(tiny_policy, ros_env):
+    result = run_node(ros_env, model_path=str(tiny_policy), guidance_scale="1.0")
+    assert result.returncode == 2
+    assert "refusing to start" in result.stderr
+    assert "no classifier-free guidance" in result.stderr
+
+
 def test_a_file_that_is_no_onnx_model_is_refused_in_one_line(tmp_path, ros_env):
     model = tmp_path / "notes.onnx"
     model.write_text("not a model")

@@ -35,7 +35,7 @@ command -v trtexec >/dev/null || {
 }
 
 # The contract's shapes, read from the encoder's metadata (python3 + onnx, no torch).
-read -r denoiser T H W P C A < <(python3 - "$encoder" <<'PY'
+read -r denoiser T H W P C A guided < <(python3 - "$encoder" <<'PY'
 import json, sys
 from pathlib import Path
 
@@ -45,7 +45,8 @@ path = Path(sys.argv[1])
 meta = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
 try:
     print(path.parent / meta["denoiser_file"], meta["observation_history"], meta["image_height"],
-          meta["image_width"], meta["proprio_dim"], meta["chunk_length"], meta["action_dim"])
+          meta["image_width"], meta["proprio_dim"], meta["chunk_length"], meta["action_dim"],
+          int("guidance_scale" in json.loads(meta["denoiser_inputs"])))
 except KeyError as key:
     sys.exit(f"error: {path}: metadata lacks {key}; re-export it with simhum_export")
 PY
@@ -81,4 +82,7 @@ build() {  # onnx plan input-specs...
 }
 
 build "$encoder" "${encoder%.onnx}.plan" "image:${T}x${H}x${W}x3" "proprio:${T}x${P}"
-build "$denoiser" "${denoiser%.onnx}.plan" "cond:${N}x${D}" "noisy_action:${C}x${A}" "timestep:"
+denoiser_specs=("cond:${N}x${D}" "noisy_action:${C}x${A}" "timestep:")
+# a guided policy's denoiser takes its classifier-free guidance scale [B] as a fourth input
+[ "$guided" = 1 ] && denoiser_specs+=("guidance_scale:")
+build "$denoiser" "${denoiser%.onnx}.plan" "${denoiser_specs[@]}"

@@ -27,12 +27,12 @@ from torch import nn
 
 from simhum_core.onnx_policy import (
     CONTRACT_VERSION,
-    DENOISER_INPUTS,
     DENOISER_OUTPUTS,
     ENCODER_INPUTS,
     ENCODER_OUTPUTS,
     OnnxPolicy,
     PolicyContractError,
+    denoiser_inputs,
     parse_contract,
 )
 from simhum_train.checkpoint import CheckpointError, load_policy
@@ -60,15 +60,21 @@ class EncoderGraph(nn.Module):
 class DenoiserGraph(nn.Module):
     """cond, noisy actions [B, H, A], flow time [B] -> velocity [B, H, A]; a
     domain-conditioned policy's is guided toward the real domain (the contract's
-    ``guidance``)."""
+    ``guidance``) by its fourth input, the guidance scale [B]."""
 
     def __init__(self, policy: ModularPolicy) -> None:
         super().__init__()
         self.policy = policy
 
-    def forward(self, cond: torch.Tensor, noisy_action: torch.Tensor, timestep: torch.Tensor):
+    def forward(
+        self,
+        cond: torch.Tensor,
+        noisy_action: torch.Tensor,
+        timestep: torch.Tensor,
+        guidance_scale: torch.Tensor | None = None,
+    ):
         return self.policy.guided_velocity(
-            cond, noisy_action, timestep, DEPLOY_EMBODIMENT, DEPLOY_DOMAIN
+            cond, noisy_action, timestep, DEPLOY_EMBODIMENT, DEPLOY_DOMAIN, guidance_scale
         )
 
 
@@ -82,9 +88,15 @@ def check_deployable(policy: ModularPolicy, checkpoint_path: Path) -> None:
         )
 
 
-def contract_metadata(checkpoint: dict, name: str, model_id: str) -> dict[str, str]:
-    """The ONNX metadata of the contract, every value a string (JSON when structured)."""
+def contract_metadata(
+    checkpoint: dict, name: str, model_id: str, guidance_scale: float | None = None
+) -> dict[str, str]:
+    """The ONNX metadata of the contract, every value a string (JSON when structured); a
+    guided policy's default scale is ``guidance_scale`` or the trained configuration's."""
     arch = checkpoint["policy_config"]["arch"]
+    guided = bool(arch.get("domain_conditioning"))
+    if guidance_scale is None:
+        guidance_scale = arch["guidance_scale"]
     space = checkpoint["action_spaces"][DEPLOY_EMBODIMENT]
     proprio_dim = space["proprio_layout"][-1][2]
     action_dim = space["action_layout"][-1][2]
@@ -108,9 +120,7 @@ def contract_metadata(checkpoint: dict, name: str, model_id: str) -> dict[str, s
         "control_hz": str(checkpoint["control_hz"]),
         "num_sampling_steps": str(arch["num_sampling_steps"]),
         "guidance": json.dumps(
-            {"domain": DEPLOY_DOMAIN, "scale": arch["guidance_scale"]}
-            if arch.get("domain_conditioning")
-            else None
+            {"domain": DEPLOY_DOMAIN, "scale": guidance_scale} if guided else None
         ),
         "denoiser_file": f"{name}.denoiser.onnx",
         "normalization": json.dumps(checkpoint["normalization"][DEPLOY_EMBODIMENT]),
@@ -118,35 +128,49 @@ def contract_metadata(checkpoint: dict, name: str, model_id: str) -> dict[str, s
         "action_layout": json.dumps([list(s) for s in space["action_layout"]]),
         "encoder_inputs": json.dumps(list(ENCODER_INPUTS)),
         "encoder_outputs": json.dumps(list(ENCODER_OUTPUTS)),
-        "denoiser_inputs": json.dumps(list(DENOISER_INPUTS)),
+        "denoiser_inputs": json.dumps(list(denoiser_inputs(guided))),
         "denoiser_outputs": json.dumps(list(DENOISER_OUTPUTS)),
     }
 
 
 def example_inputs(policy: ModularPolicy) -> tuple[torch.Tensor, ...]:
-    """Batch-1 inputs of both graphs: image, proprio, cond, noisy action, timestep."""
+    """Batch-1 inputs of both graphs: image, proprio, cond, noisy action, timestep and
+    guidance scale."""
     c, a = policy.config, policy.config.arch
     proprio_dim, action_dim = c.embodiments[DEPLOY_EMBODIMENT]
     image = torch.zeros(1, a.history, c.image_height, c.image_width, 3, dtype=torch.uint8)
     proprio = torch.zeros(1, a.history, proprio_dim)
     with torch.no_grad():
         cond = EncoderGraph(policy)(image, proprio)
-    return image, proprio, cond, torch.zeros(1, a.chunk_length, action_dim), torch.zeros(1)
+    noisy = torch.zeros(1, a.chunk_length, action_dim)
+    return image, proprio, cond, noisy, torch.zeros(1), torch.ones(1)
 
 
 def export_onnx(
-    checkpoint_path: Path, out_dir: Path, name: str, model_id: str | None = None
+    checkpoint_path: Path,
+    out_dir: Path,
+    name: str,
+    model_id: str | None = None,
+    guidance_scale: float | None = None,
 ) -> Path:
     """Write ``<name>.onnx`` (encoder + contract) and ``<name>.denoiser.onnx``; returns the
-    encoder's path. A checkpoint whose contract the runtime would refuse (an action space it
-    cannot run, inconsistent layouts) is refused before anything is written."""
+    encoder's path. ``guidance_scale`` replaces the trained default scale of a guided policy
+    in the contract. A checkpoint whose contract the runtime would refuse (an action space it
+    cannot run, inconsistent layouts, a guidance scale without guidance) is refused before
+    anything is written."""
     policy, checkpoint = load_policy(checkpoint_path)
     check_deployable(policy, checkpoint_path)
-    metadata = contract_metadata(checkpoint, name, model_id or name)
+    guided = policy.config.arch.domain_conditioning
+    if guidance_scale is not None and not guided:
+        raise CheckpointError(
+            f"{checkpoint_path}: --guidance-scale given, but this policy has no "
+            "classifier-free guidance (trained without model.domain_conditioning)"
+        )
+    metadata = contract_metadata(checkpoint, name, model_id or name, guidance_scale)
     parse_contract(checkpoint_path, metadata)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    image, proprio, cond, noisy, timestep = example_inputs(policy)
+    image, proprio, cond, noisy, timestep, scale = example_inputs(policy)
     encoder_path = out_dir / f"{name}.onnx"
     denoiser_path = out_dir / f"{name}.denoiser.onnx"
     # written under temporary names and renamed into place once complete and checked (the
@@ -164,9 +188,9 @@ def export_onnx(
         ),
         (
             DenoiserGraph(policy),
-            (cond, noisy, timestep),
+            (cond, noisy, timestep, scale) if guided else (cond, noisy, timestep),
             partial[denoiser_path],
-            DENOISER_INPUTS,
+            denoiser_inputs(guided),
             DENOISER_OUTPUTS,
         ),
     ]
@@ -202,9 +226,11 @@ def torch_sample(
     image_history: np.ndarray,
     proprio_history_raw: np.ndarray,
     rng: np.random.Generator,
+    guidance_scale: float | None = None,
 ) -> np.ndarray:
     """The action chunk torch eager gives for one observation, drawing the same noise from
-    ``rng`` as the ONNX runtime does."""
+    ``rng`` as the ONNX runtime does (guided at ``guidance_scale``, the trained one when
+    None)."""
     a = policy.config.arch
     _, action_dim = policy.config.embodiments[DEPLOY_EMBODIMENT]
     noise = rng.standard_normal((1, a.chunk_length, action_dim), dtype=np.float32)
@@ -219,6 +245,7 @@ def torch_sample(
             a.num_sampling_steps,
             DEPLOY_EMBODIMENT,
             DEPLOY_DOMAIN,
+            guidance_scale,
         )
     return normalizer.unnormalize_action(chunk[0].numpy())
 
@@ -242,7 +269,9 @@ def parity(checkpoint_path: Path, encoder_path: Path, seed: int = 0) -> float:
     normalizer = Normalizer.from_dict(checkpoint["normalization"][DEPLOY_EMBODIMENT])
     runtime = OnnxPolicy(encoder_path, providers=["CPUExecutionProvider"])
     image, proprio = random_observation(policy, normalizer, np.random.default_rng(seed))
-    reference = torch_sample(policy, normalizer, image, proprio, np.random.default_rng(seed + 1))
+    reference = torch_sample(
+        policy, normalizer, image, proprio, np.random.default_rng(seed + 1), runtime.guidance_scale
+    )
     onnx_chunk = runtime.sample(image, proprio, np.random.default_rng(seed + 1))
     return float(np.abs(reference - onnx_chunk).max())
 
@@ -260,9 +289,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--name", default="simhum_policy", help="file stem of the graphs")
     parser.add_argument("--model-id", default=None, help="defaults to the name")
+    parser.add_argument(
+        "--guidance-scale",
+        type=float,
+        default=None,
+        help="a guided policy's default classifier-free guidance scale in the contract "
+        "(0: unconditional, 1: conditional on the real domain; default: the trained one)",
+    )
     args = parser.parse_args(argv)
     try:
-        encoder = export_onnx(args.checkpoint, args.out, args.name, args.model_id)
+        encoder = export_onnx(
+            args.checkpoint, args.out, args.name, args.model_id, args.guidance_scale
+        )
     except (SimhumTrainError, PolicyContractError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -16,8 +16,15 @@ from simhum_train.checkpoint import load_policy
 from simhum_train.dataset import TrainingData
 from simhum_train.diagnostics import reverse_gradient, wasserstein
 from simhum_train.experiment import ConfigError, load_experiment
-from simhum_train.export import PARITY_TOLERANCE, export_onnx, parity
+from simhum_train.export import (
+    PARITY_TOLERANCE,
+    export_onnx,
+    parity,
+    random_observation,
+    torch_sample,
+)
 from simhum_train.keys import DOMAINS
+from simhum_train.normalize import Normalizer
 from simhum_train.policy.flow import training_labels
 from simhum_train.policy.modeling import NULL_DOMAIN
 from simhum_train.train import StageTrainer, run_experiment
@@ -116,17 +123,51 @@ def test_the_exported_sampler_applies_the_guidance_its_contract_records(
     encoder = export_onnx(guided, tmp_path, "cfg")
     assert parity(guided, encoder) < PARITY_TOLERANCE  # torch's guided sampler = the graphs
     policy = OnnxPolicy(encoder, providers=["CPUExecutionProvider"])
-    assert policy.contract.guidance == ("real", 2.0)
-    # the denoiser graph's velocity is v(null) + 2 (v(real) - v(null)), not v(real)
+    assert policy.contract.guidance == ("real", 2.0) and policy.guidance_scale == 2.0
+    # the denoiser graph's velocity is v(null) + s (v(real) - v(null)) for the scale s it is
+    # given: 0 is unconditional, 1 conditional on the real domain
     model, _ = load_policy(guided)
     rng = np.random.default_rng(0)
     cond = torch.from_numpy(rng.standard_normal((1, 10, 32), dtype=np.float32))
     noisy = torch.from_numpy(rng.standard_normal((1, 4, 10), dtype=np.float32))
     t = torch.tensor([0.5])
-    feeds = {"cond": cond.numpy(), "noisy_action": noisy.numpy(), "timestep": t.numpy()}
-    velocity = policy.denoiser.run(["velocity"], feeds)[0]
     with torch.no_grad():
         real = model.velocity(cond, noisy, t, "robot", torch.tensor([DOMAINS.index("real")]))
         null = model.velocity(cond, noisy, t, "robot", torch.tensor([NULL_DOMAIN]))
-    np.testing.assert_allclose(velocity, (null + 2.0 * (real - null)).numpy(), atol=1e-4)
     assert float((real - null).abs().max()) > 1e-4  # the label matters
+    for scale, expected in [(2.0, null + 2.0 * (real - null)), (0.0, null), (1.0, real)]:
+        feeds = {
+            "cond": cond.numpy(),
+            "noisy_action": noisy.numpy(),
+            "timestep": t.numpy(),
+            "guidance_scale": np.array([scale], np.float32),
+        }
+        velocity = policy.denoiser.run(["velocity"], feeds)[0]
+        np.testing.assert_allclose(velocity, expected.numpy(), atol=1e-4)
+
+
+def test_the_guidance_scale_is_chosen_at_export_or_at_run_time(
+    guided: Path, tmp_path: Path
+) -> None:
+    """An export's scale becomes the contract's default; the runtime samples at the scale it
+    is given, as torch's sampler does at that scale."""
+    encoder = export_onnx(guided, tmp_path, "cfg", guidance_scale=0.5)
+    assert OnnxPolicy(encoder, providers=["CPUExecutionProvider"]).contract.guidance == (
+        "real",
+        0.5,
+    )
+    assert parity(guided, encoder) < PARITY_TOLERANCE  # torch at 0.5 = the graphs at 0.5
+    model, checkpoint = load_policy(guided)
+    normalizer = Normalizer.from_dict(checkpoint["normalization"]["robot"])
+    image, proprio = random_observation(model, normalizer, np.random.default_rng(0))
+    chunks = {}
+    for scale in (0.0, 10.0):  # (the tiny model's label moves a chunk by ~1e-4 per unit)
+        runtime = OnnxPolicy(encoder, ["CPUExecutionProvider"], guidance_scale=scale)
+        chunks[scale] = runtime.sample(image, proprio, np.random.default_rng(1))
+        reference = torch_sample(
+            model, normalizer, image, proprio, np.random.default_rng(1), guidance_scale=scale
+        )
+        np.testing.assert_allclose(chunks[scale], reference, atol=PARITY_TOLERANCE)
+    assert np.abs(chunks[0.0] - chunks[10.0]).max() > 3 * PARITY_TOLERANCE
+    with pytest.raises(ValueError, match="guidance scale must be a finite number >= 0"):
+        OnnxPolicy(encoder, ["CPUExecutionProvider"], guidance_scale=-1.0)

@@ -111,6 +111,17 @@ def test_a_checkpoint_without_the_deployable_modules_is_refused(
     assert "export needs the 'real' adaptor" in capsys.readouterr().err
 
 
+def test_a_guidance_scale_for_a_policy_without_guidance_is_refused(
+    two_stage, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "x"
+    args = ["--checkpoint", str(two_stage["finetune"]), "--out", str(out), "--guidance-scale", "1"]
+    assert simhum_export(args) == 2
+    err = capsys.readouterr().err
+    assert "--guidance-scale given, but this policy has no classifier-free guidance" in err
+    assert not out.exists()  # refused before anything is written
+
+
 def test_exported_models_record_their_stage_and_lineage(two_stage, tmp_path: Path) -> None:
     """A pre-training checkpoint and the fine-tune started from it export different
     contracts: each says which stage it is, and the fine-tune's lineage goes back through

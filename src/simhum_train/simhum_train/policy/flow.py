@@ -56,11 +56,16 @@ def sample_actions(
     steps: int,
     embodiment: str,
     domain: str,
+    guidance_scale: float | None = None,
 ) -> torch.Tensor:
     """Normalised action chunks [B, H, A] integrated from ``noise`` in ``steps`` Euler steps,
-    guided toward ``domain`` when the policy is domain-conditioned."""
+    guided toward ``domain`` when the policy is domain-conditioned (at ``guidance_scale``,
+    the configured one when None)."""
     x = noise
+    scale = None
+    if guidance_scale is not None:
+        scale = torch.full((x.shape[0],), guidance_scale, device=x.device)
     for k in range(steps):
         t = torch.full((x.shape[0],), k / steps, device=x.device)
-        x = x + policy.guided_velocity(cond, x, t, embodiment, domain) / steps
+        x = x + policy.guided_velocity(cond, x, t, embodiment, domain, scale) / steps
     return x

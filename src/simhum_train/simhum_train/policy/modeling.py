@@ -335,10 +335,11 @@ class ModularPolicy(nn.Module):
         t: torch.Tensor,
         embodiment: str,
         domain: str,
+        scale: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The sampling velocity: classifier-free guidance toward ``domain``,
-        v(null) + scale * (v(domain) - v(null)), for a domain-conditioned trunk; the plain
-        velocity otherwise."""
+        v(null) + scale * (v(domain) - v(null)), for a domain-conditioned trunk (``scale``
+        [B], the configured guidance scale when None); the plain velocity otherwise."""
         if not self.config.arch.domain_conditioning:
             return self.velocity(cond, noisy_action, t, embodiment)
         b = cond.shape[0]
@@ -349,5 +350,6 @@ class ModularPolicy(nn.Module):
             cond.repeat(2, 1, 1), noisy_action.repeat(2, 1, 1), t.repeat(2), embodiment, labels
         )
         conditional, unconditional = both[:b], both[b:]
-        scale = self.config.arch.guidance_scale
-        return unconditional + scale * (conditional - unconditional)
+        if scale is None:
+            scale = torch.full_like(t, self.config.arch.guidance_scale)
+        return unconditional + scale[:, None, None] * (conditional - unconditional)
