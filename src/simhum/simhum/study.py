@@ -17,14 +17,21 @@ out of distribution, with a data-efficiency curve; resumable, with a progress di
 3. ONNX export of every policy (parity-checked against torch);
 4. lock-step closed-loop evaluation of every policy on its variants with seeds
    EVAL_SEED_OFFSET + k, disjoint from every demonstration seed (checked before any work);
-5. results: study.json (one row per method, task, variant and real-demonstration count;
-   rows of other presets' methods already there are kept), <preset>.md (tables with
-   standard errors, wall time, the command) and plots. A policy co-trained on sim and real
-   data also reports its representation's sim-real alignment (2-Wasserstein distance) and
-   discernibility (held-out domain-classifier accuracy) at the selected checkpoint.
+5. results: study.json (one row per method, task, variant and real-demonstration count,
+   pooled over the training seeds; rows of other presets' methods already there are kept),
+   <preset>.md (tables with standard errors, wall time, the command) and plots. A policy
+   co-trained on sim and real data also reports its representation's sim-real alignment
+   (2-Wasserstein distance) and discernibility (held-out domain-classifier accuracy) at the
+   selected checkpoint.
+
+Every policy is trained once per training seed (``--training-seeds``, default 0: one
+seed), each its own experiment, export and evaluation; the rows pool the seeds' episodes,
+their standard error the larger of the pooled binomial one and the seeds' spread (sample
+standard deviation / sqrt(seeds)), since one recipe's success varies from seed to seed more
+than 20 episodes resolve.
 
 Finished trainings (final checkpoints of the same config), exports and evaluations (one
-result file per policy and variant, written atomically) are skipped on a re-run.
+result file per policy, seed and variant, written atomically) are skipped on a re-run.
 """
 
 from __future__ import annotations
@@ -83,6 +90,7 @@ class Preset:
     batch_size: int
     workers: int
     overrides: tuple[str, ...] = ()  # more experiment overrides (e.g. a smaller model)
+    training_seeds: tuple[int, ...] = (0,)  # each policy trained once per seed
 
     @property
     def has_curve(self) -> bool:
@@ -227,11 +235,12 @@ class Policy:
     method: str
     task: str
     real_demos: int
+    seed: int = 0  # its training seed
 
     @property
     def name(self) -> str:
-        """Its experiment and model name."""
-        return f"{self.method}-r{self.real_demos}"
+        """Its experiment and model name (seed 0 unmarked, as before the seed axis)."""
+        return f"{self.method}-r{self.real_demos}" + seed_suffix(self.seed)
 
 
 @dataclass(frozen=True)
@@ -272,6 +281,11 @@ class Paths:
     def result(self, policy: Policy, variant: str) -> Path:
         """The evaluation result of a policy on a variant."""
         return self.out / "eval" / policy.task / policy.name / f"{variant}.json"
+
+
+def seed_suffix(seed: int) -> str:
+    """What a training seed adds to an experiment's name: nothing for seed 0."""
+    return f"-s{seed}" if seed else ""
 
 
 # -- the plan ------------------------------------------------------------------------------
@@ -321,7 +335,8 @@ def select(
 
 
 def evaluation_plan(preset: Preset) -> dict[Policy, tuple[str, ...]]:
-    """Every policy of the study and the variants it is evaluated on, in run order."""
+    """Every policy of the study (each training seed its own) and the variants it is
+    evaluated on, in run order."""
     plan: dict[Policy, tuple[str, ...]] = {}
     for task in preset.tasks:
         for method in preset.methods:
@@ -330,8 +345,9 @@ def evaluation_plan(preset: Preset) -> dict[Policy, tuple[str, ...]]:
             for n in preset.curve_demos if curve and preset.has_curve else ():
                 extra = [v for v in preset.curve_variants if v not in counts.get(n, ())]
                 counts[n] = (*counts.get(n, ()), *extra)
-            for n in sorted(counts):
-                plan[Policy(method, task, n)] = counts[n]
+            for seed in preset.training_seeds:
+                for n in sorted(counts):
+                    plan[Policy(method, task, n, seed)] = counts[n]
     return plan
 
 
@@ -386,23 +402,28 @@ def load_method(method: str) -> ExperimentConfig:
 # -- experiments ---------------------------------------------------------------------------
 
 
-def base_overrides(preset: Preset, paths: Paths, task: str) -> list[str]:
-    """What every experiment of a task shares: store, task, folder, batch size, model."""
+def base_overrides(preset: Preset, paths: Paths, task: str, seed: int) -> list[str]:
+    """What every experiment of a task and training seed shares: store, task, folder, seed,
+    model."""
     return [
         f"data.store={paths.store}",
         f"data.tasks=[{task}]",
         f"out={paths.train(task)}",
+        f"seed={seed}",
         *preset.overrides,
     ]
 
 
-def pretrain_config(preset: Preset, paths: Paths, method: str, task: str) -> ExperimentConfig:
-    """A two-stage method's pre-training alone (shared by every real-demonstration count)."""
+def pretrain_config(
+    preset: Preset, paths: Paths, method: str, task: str, seed: int = 0
+) -> ExperimentConfig:
+    """A two-stage method's pre-training alone (shared by every real-demonstration count of
+    its training seed)."""
     from simhum_train.experiment import load_experiment
 
-    exp = load_experiment(method, base_overrides(preset, paths, task))
+    exp = load_experiment(method, base_overrides(preset, paths, task, seed))
     stage = replace(exp.stages[0], steps=preset.pretrain_steps, batch_size=preset.batch_size)
-    return replace(exp, name=f"{method}-pretrain", stages=(stage,))
+    return replace(exp, name=f"{method}-pretrain{seed_suffix(seed)}", stages=(stage,))
 
 
 def policy_config(preset: Preset, paths: Paths, policy: Policy) -> ExperimentConfig:
@@ -412,14 +433,14 @@ def policy_config(preset: Preset, paths: Paths, policy: Policy) -> ExperimentCon
     from simhum_train.experiment import load_experiment
 
     overrides = [
-        *base_overrides(preset, paths, policy.task),
+        *base_overrides(preset, paths, policy.task, policy.seed),
         f"data.episodes={{real: {policy.real_demos}}}",
     ]
     exp = load_experiment(policy.method, overrides)
     if len(exp.stages) == 1:
         stage = replace(exp.stages[0], steps=preset.single_steps, batch_size=preset.batch_size)
     else:
-        pretrain = pretrain_config(preset, paths, policy.method, policy.task)
+        pretrain = pretrain_config(preset, paths, policy.method, policy.task, policy.seed)
         stage = replace(
             exp.stages[1],
             steps=preset.finetune_steps,
@@ -529,6 +550,7 @@ def evaluate(
             **dict(zip(ROW_KEYS[:4], which, strict=True)),
             **{key: summary[key] for key in ROW_KEYS[4:]},
             **diagnostics,
+            "training_seed": policy.seed,
             "episode_length_s": summary["episode_length_s"],
             "seeds": [seeds.start, seeds.stop - 1],
             "config_hash": config_hash,
@@ -674,13 +696,13 @@ def work_items(preset: Preset, paths: Paths) -> list[WorkItem]:
     """Every step of the study in order: data, then per policy its shared pre-training (the
     first time), training, export and evaluation."""
     items = [WorkItem("demonstrations and store", partial(build_data, preset, paths))]
-    pretrained: set[tuple[str, str]] = set()
+    pretrained: set[tuple[str, str, int]] = set()
     for policy, variants in evaluation_plan(preset).items():
         where = f"{policy.task}/{policy.name}"
-        shared = (policy.method, policy.task)
+        shared = (policy.method, policy.task, policy.seed)
         if len(load_method(policy.method).stages) == 2 and shared not in pretrained:
             pretrained.add(shared)
-            pretrain = pretrain_config(preset, paths, policy.method, policy.task)
+            pretrain = pretrain_config(preset, paths, *shared)
             items.append(
                 WorkItem(f"train {policy.task}/{pretrain.name}", partial(train, pretrain))
             )
@@ -715,12 +737,53 @@ def run_items(items: list[WorkItem], timings_path: Path) -> dict[str, float]:
 
 
 def collect_rows(preset: Preset, paths: Paths) -> list[dict]:
-    """Every evaluation result of the plan, in plan order."""
-    return [
-        json.loads(paths.result(policy, variant).read_text())
-        for policy, variants in evaluation_plan(preset).items()
-        for variant in variants
-    ]
+    """Every evaluation result of the plan, its training seeds pooled, in plan order."""
+    return pool_seeds(
+        [
+            json.loads(paths.result(policy, variant).read_text())
+            for policy, variants in evaluation_plan(preset).items()
+            for variant in variants
+        ]
+    )
+
+
+def pool_seeds(rows: list[dict]) -> list[dict]:
+    """One row per method, task, variant and real-demonstration count from the rows of its
+    training seeds: their episodes pooled, the standard error the larger of the pooled
+    binomial one and the seeds' spread (sd / sqrt(k), k >= 2 seeds); the seeds' rates and
+    mean diagnostics kept."""
+    import numpy as np
+
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row_key(row), []).append(row)
+    pooled = []
+    for group in groups.values():
+        episodes = sum(r["episodes"] for r in group)
+        rates = [r["success_rate"] for r in group]
+        rate = sum(r["success_rate"] * r["episodes"] for r in group) / episodes
+        se = float(np.sqrt(rate * (1 - rate) / episodes))
+        if len(group) > 1:
+            se = max(se, float(np.std(rates, ddof=1) / np.sqrt(len(group))))
+        means = {
+            key: float(np.mean([r[key] for r in group]))
+            for key in (*DIAGNOSTIC_KEYS, "episode_length_s")
+            if all(key in r for r in group)
+        }
+        pooled.append(
+            {
+                **dict(zip(ROW_KEYS[:4], row_key(group[0]), strict=True)),
+                "episodes": episodes,
+                "success_rate": rate,
+                "success_rate_se": se,
+                **means,
+                "training_seeds": [r.get("training_seed", 0) for r in group],
+                "seed_success_rates": rates,
+                "seeds": group[0]["seeds"],
+                "config_hashes": [r["config_hash"] for r in group],
+            }
+        )
+    return pooled
 
 
 def run_study(preset_name: str, preset: Preset, paths: Paths, command: str) -> int:
@@ -739,8 +802,13 @@ def run_study(preset_name: str, preset: Preset, paths: Paths, command: str) -> i
 
 
 def percent(row: dict) -> str:
-    """'55 ± 11' (%): a success rate with its standard error."""
-    return f"{100 * row['success_rate']:.0f} ± {100 * row['success_rate_se']:.0f}"
+    """'55 ± 11' (%): a success rate with its standard error, then each training seed's
+    when there are several: '35 ± 22 (10, 60)'."""
+    text = f"{100 * row['success_rate']:.0f} ± {100 * row['success_rate_se']:.0f}"
+    per_seed = row.get("seed_success_rates", [])
+    if len(per_seed) > 1:
+        text += " (" + ", ".join(f"{100 * r:.0f}" for r in per_seed) + ")"
+    return text
 
 
 def markdown_table(header: list[str], lines: list[list[str]]) -> list[str]:
@@ -808,10 +876,14 @@ def write_results(
         f" min of work over every run in its work folder ({os.cpu_count()} CPU cores).",
         "",
         f"Success rate (%) ± standard error over {preset.episodes} lock-step closed-loop "
-        f"episodes per variant, seeds {seeds.start}..{seeds.stop - 1} (disjoint from every "
-        "demonstration seed). `real`: the proxy-real lab look, inner placement grid; "
-        "`real_ood_*`: unseen backgrounds, distractors, lighting; `outer_grid`: the lab look "
-        "with objects on the held-out outer placement ring.",
+        f"episodes per variant and training seed (training seeds "
+        f"{', '.join(map(str, preset.training_seeds))}; with several, their episodes are "
+        "pooled, the standard error is the larger of the pooled binomial one and the seeds' "
+        "spread, and each seed's rate follows in brackets), evaluation seeds "
+        f"{seeds.start}..{seeds.stop - 1} (disjoint from every demonstration seed). `real`: "
+        "the proxy-real lab look, inner placement grid; `real_ood_*`: unseen backgrounds, "
+        "distractors, lighting; `outer_grid`: the lab look with objects on the held-out "
+        "outer placement ring.",
         "",
         f"Data per task: {preset.sim_episodes} simulation and {preset.human_episodes} "
         f"proxy-human episodes, {preset.real_demos} proxy-real demonstrations (the first N of "
@@ -986,6 +1058,11 @@ def prepare(args: argparse.Namespace) -> Preset:
         preset = replace(preset, workers=args.workers)
     if preset.workers < 1:
         raise StudyError(f"--workers must be at least 1, got {preset.workers}")
+    if args.training_seeds is not None:
+        seeds = tuple(args.training_seeds)
+        if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+            raise StudyError(f"--training-seeds must be distinct and >= 0, got {list(seeds)}")
+        preset = replace(preset, training_seeds=seeds)
     check_methods(preset)
     check_seeds(preset)
     return preset
@@ -999,6 +1076,8 @@ def command_line(args: argparse.Namespace) -> str:
             parts += [f"--{flag}", *getattr(args, flag)]
     if args.workers is not None:
         parts += ["--workers", str(args.workers)]
+    if args.training_seeds is not None:
+        parts += ["--training-seeds", *map(str, args.training_seeds)]
     return " ".join([*parts, "--out", str(args.out), "--results-dir", str(args.results_dir)])
 
 
@@ -1024,6 +1103,12 @@ def add_study_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--methods", nargs="+", help="a subset of the preset's methods")
     parser.add_argument("--variants", nargs="+", help="a subset of the preset's variants")
     parser.add_argument("--workers", type=int, help="generation and evaluation processes")
+    parser.add_argument(
+        "--training-seeds",
+        type=int,
+        nargs="+",
+        help="train (and evaluate) every policy once per seed; rows pool them (default: 0)",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/study"), help="work folder")
     parser.add_argument("--results-dir", type=Path, default=Path("docs/results"))
     parser.set_defaults(run=run_command_line)

@@ -25,7 +25,10 @@ from simhum.study import (
     evaluation_plan,
     generation_seeds,
     merged_rows,
+    percent,
     policy_config,
+    pool_seeds,
+    pretrain_config,
     select,
     write_results,
 )
@@ -123,6 +126,63 @@ def test_the_smoke_study_writes_every_row_of_the_contract(smoke: Path) -> None:
         assert all((key in row) == diagnosed for key in DIAGNOSTIC_KEYS), row
         if diagnosed:
             assert row["wasserstein"] > 0 and 0.0 <= row["classifier_accuracy"] <= 1.0
+
+
+def test_each_training_seed_is_its_own_experiment(tmp_path: Path) -> None:
+    """Seed 0 keeps the names and configs of a study without the seed axis (its finished
+    work is reused); another seed trains its own pre-training and policies."""
+    preset = replace(PRESETS["smoke"], training_seeds=(0, 1))
+    paths = Paths(tmp_path / "run", tmp_path / "results")
+    plan = evaluation_plan(preset)
+    assert len(plan) == 2 * len(evaluation_plan(PRESETS["smoke"]))
+    zero, one = Policy("real_only", "pick_place", 2), Policy("real_only", "pick_place", 2, 1)
+    assert plan[zero] == plan[one] == preset.variants
+    assert (zero.name, one.name) == ("real_only-r2", "real_only-r2-s1")
+    exp0, exp1 = policy_config(preset, paths, zero), policy_config(preset, paths, one)
+    assert exp0.hash() == policy_config(PRESETS["smoke"], paths, zero).hash()
+    assert (exp0.seed, exp1.seed) == (0, 1) and exp0.out_dir != exp1.out_dir
+    # a two-stage method's fine-tuning of seed 1 starts from its own seed's pre-training
+    pretrain1 = pretrain_config(preset, paths, "simhum", "pick_place", 1)
+    assert pretrain1.seed == 1 and pretrain1.name == "simhum-pretrain-s1"
+    best = pretrain1.out_dir / "pretrain" / "best.pt"
+    best.parent.mkdir(parents=True)
+    best.touch()  # (the config checks that the checkpoint it starts from exists)
+    finetune1 = policy_config(preset, paths, Policy("simhum", "pick_place", 2, 1))
+    assert finetune1.stages[0].init_from == str(best) and finetune1.seed == 1
+
+
+def test_training_seeds_are_pooled_with_their_spread() -> None:
+    def row(seed: int, rate: float) -> dict:
+        return dict.fromkeys(ROW_KEYS, 0.0) | {
+            "method": "cotrain",
+            "task": "pick_place",
+            "variant": "real",
+            "real_demos": 10,
+            "episodes": 20,
+            "success_rate": rate,
+            "wasserstein": 1.0 + seed,
+            "training_seed": seed,
+            "seeds": [100000, 100019],
+            "config_hash": f"h{seed}",
+        }
+
+    (pooled,) = pool_seeds([row(0, 0.15), row(1, 0.6)])
+    assert pooled["episodes"] == 40 and pooled["success_rate"] == pytest.approx(0.375)
+    # the seeds' spread (sd 0.318 / sqrt 2) exceeds the pooled binomial SE (0.077)
+    assert pooled["success_rate_se"] == pytest.approx(0.225, abs=1e-3)
+    assert pooled["training_seeds"] == [0, 1] and pooled["wasserstein"] == 1.5
+    assert percent(pooled) == "38 ± 22 (15, 60)"
+    (close,) = pool_seeds([row(0, 0.5), row(1, 0.5)])
+    assert close["success_rate_se"] == pytest.approx((0.25 / 40) ** 0.5)  # binomial
+    (single,) = pool_seeds([row(0, 0.15)])
+    assert single["success_rate_se"] == pytest.approx((0.15 * 0.85 / 20) ** 0.5)
+    assert percent(single) == "15 ± 8"
+
+
+def test_bad_training_seeds_fail_before_any_work(tmp_path: Path, capsys) -> None:
+    assert simhum(study_args(tmp_path, "--training-seeds", "1", "1")) == 2
+    assert "--training-seeds must be distinct and >= 0, got [1, 1]" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_results_of_another_preset_are_kept_in_study_json(tmp_path: Path) -> None:
