@@ -114,9 +114,11 @@ def run_evaluation(
     run_dir: Path,
     record_first: bool = False,
     split: str = "in",
+    guidance_scale: float = -1.0,
 ) -> dict:
     """Evaluate ``policy`` over ``episodes[variant]`` episodes of each variant (seeds
-    EVAL_SEED_OFFSET + k); returns (and writes) the results."""
+    EVAL_SEED_OFFSET + k), sampling at ``guidance_scale`` (negative: its contract's);
+    returns (and writes) the results."""
     from tqdm import tqdm
 
     variants = list(episodes)
@@ -130,7 +132,8 @@ def run_evaluation(
         record_dir=str(run_dir / "recorded"),
         run_dir=str(run_dir / "graph"),
         split=split,
-    )  # checks the policy file before anything is written
+        guidance_scale=guidance_scale,
+    )  # checks the policy file (and the guidance scale) before anything is written
     run_dir.mkdir(parents=True, exist_ok=True)
     results = {v: VariantResult(v) for v in variants}
     recorded = None
@@ -296,13 +299,25 @@ def add_eval_command(commands) -> None:
     parser.add_argument(
         "--record-first", action="store_true", help="record the first episode as a rosbag"
     )
+    parser.add_argument(
+        "--guidance-scale",
+        type=float,
+        default=-1.0,
+        help="classifier-free guidance scale of a guided policy (negative: its contract's)",
+    )
     parser.set_defaults(run=_eval_main)
 
 
 def _eval_main(a) -> int:
     try:
         report = run_evaluation(
-            a.policy, a.task, dict.fromkeys(a.variants, a.episodes), a.out, a.record_first, a.split
+            a.policy,
+            a.task,
+            dict.fromkeys(a.variants, a.episodes),
+            a.out,
+            a.record_first,
+            a.split,
+            a.guidance_scale,
         )
     except ValueError as err:
         print(f"simhum eval: {err}", file=sys.stderr)

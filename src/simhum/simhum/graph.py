@@ -29,7 +29,12 @@ from simhum_core.controllers import (
     TRAJECTORY_CONTROLLER,
     controller_parameters,
 )
-from simhum_core.onnx_policy import PolicyContract, PolicyContractError, parse_contract
+from simhum_core.onnx_policy import (
+    PolicyContract,
+    PolicyContractError,
+    parse_contract,
+    sampling_scale,
+)
 from simhum_core.paths import default_calibration, default_controllers, default_urdf, share_dir
 from simhum_core.pose_math import quaternion_from_matrix
 from simhum_core.robot import RobotDescription, load_robot
@@ -94,6 +99,13 @@ class Bringup:
             "a folder of images, or realsense"
         },
     )
+    guidance_scale: float = field(
+        default=-1.0,
+        metadata={
+            "help": "classifier-free guidance scale of a guided policy (0: unconditional, 1: "
+            "conditional on the real domain); negative: the scale its contract gives"
+        },
+    )
     use_sim_time: str = field(default="auto", metadata={"help": "true, false or auto (sim)"})
     run_dir: str = field(
         default_factory=lambda: str(ros_home() / "simhum"),
@@ -120,6 +132,10 @@ class Bringup:
         if self.policy and not Path(self.policy).is_file():
             raise ValueError(f"{self.policy}: policy file not found")
         _ = self.policy_contract  # not an exported policy: refused now (and read once)
+        if not self.guidance_scale < 0:  # (NaN too) a policy without guidance refuses it
+            if self.policy_contract is None:
+                raise ValueError("guidance_scale needs a policy")
+            sampling_scale(self.policy_contract, self.guidance_scale)
 
     @cached_property
     def policy_contract(self) -> PolicyContract | None:
@@ -368,7 +384,13 @@ def declare_graph(b: Bringup) -> list[NodeDecl]:
                 "simhum_policy_node.policy_node",
                 # on the robot, bringup drives the lifecycle: configured at once (the model
                 # loads and warms up meanwhile), active once the arm is at the start pose
-                {**robot_params, "model_path": b.policy, "autostart": b.mode == "sim", **time},
+                {
+                    **robot_params,
+                    "model_path": b.policy,
+                    "guidance_scale": b.guidance_scale,
+                    "autostart": b.mode == "sim",
+                    **time,
+                },
                 after="simhum_start_pose" if b.mode == "real" else None,
                 managed=True,
             )

@@ -477,19 +477,21 @@ def selected_checkpoint(exp: ExperimentConfig) -> Path:
 
 
 def export(exp: ExperimentConfig, model: Path) -> bool:
-    """Export the experiment's policy to ``model`` unless done for this config, checking
-    torch/onnxruntime parity; True when it ran."""
+    """Export the experiment's policy to ``model`` unless done for this config and contract
+    version, checking torch/onnxruntime parity; True when it ran."""
+    from simhum_core.onnx_policy import CONTRACT_VERSION
     from simhum_train.export import PARITY_TOLERANCE, export_onnx, parity
 
     marker = model.with_suffix(".export.json")
-    if marker.is_file() and json.loads(marker.read_text())["config_hash"] == exp.hash():
+    done = {"config_hash": exp.hash(), "contract_version": CONTRACT_VERSION}
+    if marker.is_file() and done.items() <= json.loads(marker.read_text()).items():
         return False
     checkpoint = selected_checkpoint(exp)
     encoder = export_onnx(checkpoint, model.parent, model.stem)
     diff = parity(checkpoint, encoder)
     if diff >= PARITY_TOLERANCE:
         raise StudyError(f"{encoder}: torch/onnxruntime parity {diff:.2e} >= {PARITY_TOLERANCE}")
-    write_json(marker, {"config_hash": exp.hash(), "checkpoint": str(checkpoint), "parity": diff})
+    write_json(marker, {**done, "checkpoint": str(checkpoint), "parity": diff})
     return True
 
 
@@ -749,9 +751,10 @@ def collect_rows(preset: Preset, paths: Paths) -> list[dict]:
 
 def pool_seeds(rows: list[dict]) -> list[dict]:
     """One row per method, task, variant and real-demonstration count from the rows of its
-    training seeds: their episodes pooled, the standard error the larger of the pooled
-    binomial one and the seeds' spread (sd / sqrt(k), k >= 2 seeds); the seeds' rates and
-    mean diagnostics kept."""
+    training seeds: their episodes pooled, the standard error the larger of the binomial one
+    over the distinct evaluation scenes (every seed plays the same seeds, so k seeds' episodes
+    are not k times as many independent draws) and the seeds' spread (sd / sqrt(k), k >= 2);
+    the seeds' rates and mean diagnostics kept."""
     import numpy as np
 
     groups: dict[tuple, list[dict]] = {}
@@ -762,7 +765,8 @@ def pool_seeds(rows: list[dict]) -> list[dict]:
         episodes = sum(r["episodes"] for r in group)
         rates = [r["success_rate"] for r in group]
         rate = sum(r["success_rate"] * r["episodes"] for r in group) / episodes
-        se = float(np.sqrt(rate * (1 - rate) / episodes))
+        scenes = min(r["episodes"] for r in group)  # the evaluation seeds every seed played
+        se = float(np.sqrt(rate * (1 - rate) / scenes))
         if len(group) > 1:
             se = max(se, float(np.std(rates, ddof=1) / np.sqrt(len(group))))
         means = {
@@ -878,8 +882,9 @@ def write_results(
         f"Success rate (%) ± standard error over {preset.episodes} lock-step closed-loop "
         f"episodes per variant and training seed (training seeds "
         f"{', '.join(map(str, preset.training_seeds))}; with several, their episodes are "
-        "pooled, the standard error is the larger of the pooled binomial one and the seeds' "
-        "spread, and each seed's rate follows in brackets), evaluation seeds "
+        "pooled, the standard error is the larger of the binomial one over the distinct "
+        "evaluation seeds and the seeds' spread, and each seed's rate follows in brackets), "
+        "evaluation seeds "
         f"{seeds.start}..{seeds.stop - 1} (disjoint from every demonstration seed). `real`: "
         "the proxy-real lab look, inner placement grid; `real_ood_*`: unseen backgrounds, "
         "distractors, lighting; `outer_grid`: the lab look with objects on the held-out "
@@ -897,6 +902,15 @@ def write_results(
             f"Rows of {', '.join(earlier)} come from earlier runs of this preset kept in "
             "study.json (this command did not train or evaluate them).",
         ]
+    other_seeds = sorted(
+        {
+            f"{r['method']} (training seeds {', '.join(map(str, r.get('training_seeds', [0])))})"
+            for r in rows
+            if tuple(r.get("training_seeds", (0,))) != preset.training_seeds
+        }
+    )
+    if other_seeds:
+        lines += ["", f"Rows pooled over other training seeds: {'; '.join(other_seeds)}."]
     for task in preset.tasks:
         lines += ["", f"## {task}, {preset.real_demos} real demonstrations", ""]
         lines += markdown_table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -296,6 +297,28 @@ def test_real_camera_publishes_the_policy_image_size(tmp_path) -> None:
     assert policy_node.parameters["autostart"] is False
     sim = declare_graph(Bringup(mode="sim", policy=str(policy), run_dir=str(tmp_path)))
     assert all(n.after is None for n in sim)
+
+
+def test_a_guidance_scale_reaches_the_node_or_is_refused(tmp_path, capsys) -> None:
+    """Bringup passes a guided policy's scale to the policy node; a policy without guidance
+    refuses one before anything starts (launch, `simhum up` and `simhum eval` alike)."""
+    guided = write_toy_policy(  # (bringup reads the contract only, not the graphs)
+        tmp_path,
+        guidance=json.dumps({"domain": "real", "scale": 1.5}),
+        denoiser_inputs=json.dumps(["cond", "noisy_action", "timestep", "guidance_scale"]),
+    )
+    nodes = declare_graph(Bringup(policy=str(guided), guidance_scale=0.0, run_dir=str(tmp_path)))
+    policy_node = next(n for n in nodes if n.name == "simhum_policy")
+    assert policy_node.parameters["guidance_scale"] == 0.0
+    (tmp_path / "plain").mkdir()
+    plain = write_toy_policy(tmp_path / "plain")
+    with pytest.raises(ValueError, match="no classifier-free guidance"):
+        Bringup(policy=str(plain), guidance_scale=1.0)
+    assert Bringup(policy=str(plain)).guidance_scale < 0  # the default: the contract's
+    out = tmp_path / "eval"
+    assert main(["eval", "--policy", str(plain), "--guidance-scale", "1", "--out", str(out)]) == 2
+    assert "no classifier-free guidance" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_a_file_that_is_not_an_exported_policy_is_one_line(tmp_path, capsys) -> None:

@@ -23,6 +23,7 @@ from simhum.study import (
     StudyError,
     check_seeds,
     evaluation_plan,
+    export,
     generation_seeds,
     merged_rows,
     percent,
@@ -33,6 +34,7 @@ from simhum.study import (
     write_results,
 )
 from simhum.variants import evaluation_seeds
+from simhum_core.onnx_policy import CONTRACT_VERSION
 from simhum_train.experiment import CONFIG_DIR, ConfigError, load_experiment
 
 
@@ -172,8 +174,9 @@ def test_training_seeds_are_pooled_with_their_spread() -> None:
     assert pooled["success_rate_se"] == pytest.approx(0.225, abs=1e-3)
     assert pooled["training_seeds"] == [0, 1] and pooled["wasserstein"] == 1.5
     assert percent(pooled) == "38 ± 22 (15, 60)"
+    # seeds that agree: the binomial SE over the 20 scenes both played, not over 40 episodes
     (close,) = pool_seeds([row(0, 0.5), row(1, 0.5)])
-    assert close["success_rate_se"] == pytest.approx((0.25 / 40) ** 0.5)  # binomial
+    assert close["success_rate_se"] == pytest.approx((0.25 / 20) ** 0.5)
     (single,) = pool_seeds([row(0, 0.15)])
     assert single["success_rate_se"] == pytest.approx((0.15 * 0.85 / 20) ** 0.5)
     assert percent(single) == "15 ± 8"
@@ -222,6 +225,7 @@ def test_the_report_shows_every_preset_method_study_json_holds(tmp_path: Path) -
     # cotrain has every variant from an earlier run: shown, and said to be earlier
     assert table[0].startswith("| cotrain | 10 ± 0 |")
     assert "Rows of cotrain come from earlier runs" in report
+    assert "Rows pooled over other training seeds" not in report  # all of seed 0
     # cotrain_ot has only one variant: not in the table
     assert not any(line.startswith("| cotrain_ot |") for line in report.splitlines())
     assert any(line.startswith("| cfg_adda | 30 ± 0 |") for line in report.splitlines())
@@ -246,6 +250,17 @@ def test_fine_tunings_start_from_one_shared_pre_training(smoke: Path) -> None:
         smoke / "run/train/pick_place/simhum-r1/finetune/final.pt", weights_only=True
     )
     assert finetuned["origin"]["backbone"] == "backbone"  # loaded, not fresh
+
+
+def test_an_export_of_an_older_contract_is_redone(smoke: Path) -> None:
+    preset, paths = PRESETS["smoke"], Paths(smoke / "run", smoke / "results")
+    exp = policy_config(preset, paths, Policy("real_only", "pick_place", 2))
+    model = paths.model(Policy("real_only", "pick_place", 2))
+    assert not export(exp, model)  # done for this config and contract
+    marker = model.with_suffix(".export.json")
+    marker.write_text(json.dumps(json.loads(marker.read_text()) | {"contract_version": "3"}))
+    assert export(exp, model)
+    assert json.loads(marker.read_text())["contract_version"] == CONTRACT_VERSION
 
 
 def test_a_rerun_skips_every_finished_step(smoke: Path, capsys) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 
 # 2: the training stage and lineage; 3: the sampler's guidance; 4: its scale an input
 CONTRACT_VERSION = "4"
+UNGUIDED_COMPATIBLE = "3"  # an unguided policy's graphs and metadata are the same in 3
 ENCODER_INPUTS = ("image", "proprio")
 ENCODER_OUTPUTS = ("cond",)
 DENOISER_INPUTS = ("cond", "noisy_action", "timestep")
@@ -182,15 +183,24 @@ def parse_contract(path: Path, metadata: dict[str, str]) -> PolicyContract:
         except json.JSONDecodeError:
             raise fail(key, "is not valid JSON") from None
 
-    if metadata["simhum_contract_version"] != CONTRACT_VERSION:
+    version = metadata["simhum_contract_version"]
+    if version not in (CONTRACT_VERSION, UNGUIDED_COMPATIBLE):
         raise fail(
-            "simhum_contract_version", f"is unsupported (this runtime reads {CONTRACT_VERSION})"
+            "simhum_contract_version",
+            f"is unsupported (this runtime reads {CONTRACT_VERSION}); re-export it with "
+            "simhum_export",
         )
     if metadata["image_encoding"] != "rgb8":
         raise fail("image_encoding", "is unsupported (rgb8 only)")
     if metadata["action_space"] not in ACTION_SPACES:
         raise fail("action_space", f"is not one of {ACTION_SPACES}")
     guidance = loads("guidance")
+    if guidance is not None and version != CONTRACT_VERSION:
+        raise fail(
+            "simhum_contract_version",
+            f"is unsupported for a guided policy (from {CONTRACT_VERSION} its guidance scale "
+            "is a denoiser input); re-export it with simhum_export",
+        )
     if guidance is not None:
         try:
             guidance = (str(guidance["domain"]), float(guidance["scale"]))
@@ -353,6 +363,12 @@ class OnnxPolicy:
                 "noisy_action": [c.chunk_length, c.action_dim],
             },
         }
+        names = [i.name for i in self.denoiser.get_inputs()]
+        if sorted(names) != sorted(denoiser_inputs(c.guidance is not None)):
+            raise PolicyContractError(
+                f"{c.denoiser_path}: has inputs {names}, the metadata says "
+                f"{list(denoiser_inputs(c.guidance is not None))}"
+            )
         for (session, path), shapes in expected.items():
             inputs = {i.name: i.shape[1:] for i in session.get_inputs()}
             for name, shape in shapes.items():

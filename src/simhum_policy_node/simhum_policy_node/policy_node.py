@@ -153,7 +153,8 @@ class PolicyNode(LifecycleNode):
             p["model_path"],
             providers=list(p["providers"]),
             trt_cache_dir=cache,
-            guidance_scale=p["guidance_scale"] if p["guidance_scale"] >= 0 else None,
+            # negative: the contract's scale; NaN is passed on, and refused
+            guidance_scale=None if p["guidance_scale"] < 0 else p["guidance_scale"],
         )
         self.controller = PolicyController(
             self.policy,

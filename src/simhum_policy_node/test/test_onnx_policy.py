@@ -147,6 +147,24 @@ def test_a_guidance_scale_is_refused_by_a_policy_without_guidance(tmp_path: Path
         OnnxPolicy(path, providers=["CPUExecutionProvider"], guidance_scale=1.0)
 
 
+def test_an_unguided_policy_of_contract_3_still_runs(tmp_path: Path, observation) -> None:
+    """Contract 4 changed only a guided policy's denoiser; a guided one of 3 is re-exported."""
+    policy = OnnxPolicy(
+        write_toy_policy(tmp_path, simhum_contract_version="3"), ["CPUExecutionProvider"]
+    )
+    assert policy.sample(*observation, np.random.default_rng(0)).shape == (CHUNK, A)
+    guided = {"guidance": json.dumps({"domain": "real", "scale": 1})}
+    (tmp_path / "guided").mkdir()
+    path = write_toy_policy(tmp_path / "guided", simhum_contract_version="3", **guided)
+    with pytest.raises(PolicyContractError, match=r"unsupported for a guided policy.*re-export"):
+        OnnxPolicy(path, ["CPUExecutionProvider"])
+    # a guided contract beside a denoiser without the guidance-scale input
+    inputs = json.dumps(["cond", "noisy_action", "timestep", "guidance_scale"])
+    path = write_toy_policy(tmp_path / "guided", denoiser_inputs=inputs, **guided)
+    with pytest.raises(PolicyContractError, match=r"denoiser.onnx: has inputs .*'timestep'\], "):
+        OnnxPolicy(path, ["CPUExecutionProvider"])
+
+
 def test_missing_metadata_lists_the_keys(tmp_path: Path) -> None:
     path = write_toy_policy(tmp_path)
     model = onnx.load(path)

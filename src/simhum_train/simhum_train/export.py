@@ -95,8 +95,8 @@ def contract_metadata(
     guided policy's default scale is ``guidance_scale`` or the trained configuration's."""
     arch = checkpoint["policy_config"]["arch"]
     guided = bool(arch.get("domain_conditioning"))
-    if guidance_scale is None:
-        guidance_scale = arch["guidance_scale"]
+    if guided and guidance_scale is None:
+        guidance_scale = arch["guidance_scale"]  # (checkpoints before guidance lack it)
     space = checkpoint["action_spaces"][DEPLOY_EMBODIMENT]
     proprio_dim = space["proprio_layout"][-1][2]
     action_dim = space["action_layout"][-1][2]
