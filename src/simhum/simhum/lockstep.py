@@ -343,6 +343,8 @@ def _lockstep_main(args) -> int:
         raise SystemExit("error: --episodes must be at least 1")
     seeds = list(evaluation_seeds(args.episodes, args.seeds))
     try:
+        for variant in args.variants:  # an unknown variant fails before the policy loads
+            get_variant(variant)
         source = OnnxPolicySource(args.policy, guidance_scale=args.guidance_scale)
         # a scale the policy refuses fails here, before any episode
         scale = OnnxPolicy(args.policy, source.providers, guidance_scale=source.guidance_scale)
