@@ -38,7 +38,7 @@ class Preset:
 
 
 PRESETS = {
-    "quick": Preset(("pick_place",), 100, 60, 10, 96, 1600, 2400, 20, 5),
+    "quick": Preset(("pick_place",), 100, 60, 20, 96, 1600, 2400, 20, 5),
     "standard": Preset(("pick_place", "push", "stack"), 300, 300, 20, 96, 20000, 6000, 20, 20),
     "paper": Preset(("pick_place", "push", "stack"), 1000, 1000, 80, 128, 200000, 60000, 50, 50),
 }
