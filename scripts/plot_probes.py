@@ -1,6 +1,7 @@
 """Plot docs/results/quick_recipe_probes.json: each probe run's lock-step success on
 validation seeds, with its binomial standard error, coloured by recipe; and, where the file
-has one, the ensembling-decay sweep (success against decay, one line per training seed).
+has one, the ensembling-decay sweep (success against decay, one line per training seed) and
+its confirmation round on new validation seeds.
 
     python scripts/plot_probes.py [--results docs/results/quick_recipe_probes.json]
 """
@@ -32,8 +33,15 @@ def rate_and_se(successes: int, episodes: int) -> tuple[float, float]:
     return p, math.sqrt(p * (1 - p) / episodes)
 
 
-def plot_sweep(ax, sweep: dict) -> None:
-    """Success against ensembling decay, one line per training seed, plus the pooled rate."""
+def pooled_rate(rows: list[dict], value: str) -> tuple[float, float]:
+    """Success rate and standard error of the rows at one ensembling decay, pooled."""
+    chosen = [r for r in rows if r["ensemble_decay"] == value]
+    return rate_and_se(sum(r["successes"] for r in chosen), sum(r["episodes"] for r in chosen))
+
+
+def plot_sweep(ax, sweep: dict, confirmation: dict | None) -> None:
+    """Success against ensembling decay, one line per training seed, plus the pooled rate
+    (and the confirmation round's pooled rate where there is one)."""
     rows = sweep["rows"]
     values = sorted({r["ensemble_decay"] for r in rows}, key=lambda v: (v == "off", v))
     for seed in sorted({r["training_seed"] for r in rows}):
@@ -41,13 +49,7 @@ def plot_sweep(ax, sweep: dict) -> None:
         xs = [i for i, v in enumerate(values) if v in points]
         ys = [points[values[i]]["successes"] / points[values[i]]["episodes"] for i in xs]
         ax.plot(xs, ys, "o-", alpha=0.6, label=f"seed {seed}")
-    pooled = [
-        rate_and_se(
-            sum(r["successes"] for r in rows if r["ensemble_decay"] == v),
-            sum(r["episodes"] for r in rows if r["ensemble_decay"] == v),
-        )
-        for v in values
-    ]
+    pooled = [pooled_rate(rows, v) for v in values]
     ax.errorbar(
         range(len(values)),
         [p for p, _ in pooled],
@@ -57,6 +59,18 @@ def plot_sweep(ax, sweep: dict) -> None:
         capsize=4,
         label="pooled",
     )
+    if confirmation:
+        again = [v for v in values if any(r["ensemble_decay"] == v for r in confirmation["rows"])]
+        points = [pooled_rate(confirmation["rows"], v) for v in again]
+        ax.errorbar(
+            [values.index(v) + 0.15 for v in again],
+            [p for p, _ in points],
+            yerr=[se for _, se in points],
+            fmt="D",
+            color="tab:red",
+            capsize=4,
+            label=f"pooled, confirmation ({confirmation['seeds']})",
+        )
     ax.set_xticks(range(len(values)), values)
     ax.set_xlabel("ensembling decay per control step (0.5 packaged)")
     ax.set_ylim(0, 1)
@@ -98,7 +112,7 @@ def plot(results: Path) -> Path:
         fontsize=9,
     )
     if sweep:
-        plot_sweep(axes[0, 1], sweep)
+        plot_sweep(axes[0, 1], sweep, data.get("ensemble_decay_confirmation"))
     fig.tight_layout()
     out = results.with_suffix(".png")
     fig.savefig(out, dpi=110)

@@ -31,12 +31,21 @@ class VariantResult:
     """Outcomes of one scene variant."""
 
     variant: str
+    seeds: list[int] = field(default_factory=list)
     successes: list[bool] = field(default_factory=list)
     lengths_s: list[float] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
 
+    def add(self, seed: int, outcome: dict) -> None:
+        """One episode's outcome (as ``run_episode`` returns it)."""
+        self.seeds.append(seed)
+        self.successes.append(outcome["success"])
+        self.lengths_s.append(outcome["length_s"])
+        self.latencies_ms.extend(outcome["latencies_ms"])
+
     def summary(self) -> dict:
-        """Success rate with its standard error, length and latency statistics."""
+        """Success rate with its standard error, length and latency statistics, and each
+        episode's seed and outcome (so that two runs can be compared seed by seed)."""
         n = len(self.successes)
         rate = float(np.mean(self.successes)) if n else 0.0
         latency = np.array(self.latencies_ms) if self.latencies_ms else np.zeros(1)
@@ -48,6 +57,12 @@ class VariantResult:
             "episode_length_s": float(np.mean(self.lengths_s)) if n else 0.0,
             "inference_latency_ms_p50": float(np.percentile(latency, 50)),
             "inference_latency_ms_p95": float(np.percentile(latency, 95)),
+            "outcomes": [
+                {"seed": seed, "success": bool(ok), "length_s": float(length)}
+                for seed, ok, length in zip(
+                    self.seeds, self.successes, self.lengths_s, strict=True
+                )
+            ],
         }
 
 
@@ -157,10 +172,7 @@ def run_evaluation(
                         outcome = run_episode(client, supervisor, task, seed, variant, record)
                         if record:
                             recorded = outcome.pop("bag")
-                        result = results[variant]
-                        result.successes.append(outcome["success"])
-                        result.lengths_s.append(outcome["length_s"])
-                        result.latencies_ms.extend(outcome["latencies_ms"])
+                        results[variant].add(seed, outcome)
                         bar.set_postfix(variant=variant, success=outcome["success"])
                         bar.update()
         finally:

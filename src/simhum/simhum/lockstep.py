@@ -296,6 +296,7 @@ def evaluate_lockstep(
         episodes = [outcomes[k * len(seeds) + j] for j in range(len(seeds))]
         result = VariantResult(
             variant,
+            [o.seed for o in episodes],
             [o.success for o in episodes],
             [o.length_s for o in episodes],
             [ms for o in episodes for ms in o.latencies_ms],

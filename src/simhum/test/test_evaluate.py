@@ -82,11 +82,20 @@ def test_the_policy_is_stopped_over_the_reset_and_started_on_the_new_episode() -
         run_episode(FakeGraph(policy_starts=False), None, "pick_place", 100_000, "real", False)
 
 
+def outcomes(successes: list[bool], lengths_s: list[float], latencies_ms: list[float]) -> dict:
+    """A VariantResult of episodes with seeds 100000 + k, the latencies spread over them."""
+    result = VariantResult("real")
+    for k, (ok, length) in enumerate(zip(successes, lengths_s, strict=True)):
+        latencies = latencies_ms[k :: len(successes)]
+        result.add(100_000 + k, {"success": ok, "length_s": length, "latencies_ms": latencies})
+    return result
+
+
 def test_variant_figures_from_known_outcomes() -> None:
     """7 successes of 10: rate 0.7, standard error sqrt(0.7 * 0.3 / 10); latencies 1..100 ms:
-    p50 50.5 ms, p95 95.05 ms (linear interpolation); the mean episode length."""
-    result = VariantResult(
-        "real",
+    p50 50.5 ms, p95 95.05 ms (linear interpolation); the mean episode length; each
+    episode's seed, outcome and length, in order."""
+    result = outcomes(
         successes=[True] * 7 + [False] * 3,
         lengths_s=[4.0] * 7 + [20.0] * 3,
         latencies_ms=[float(v) for v in range(100, 0, -1)],  # any order
@@ -100,14 +109,19 @@ def test_variant_figures_from_known_outcomes() -> None:
         "episode_length_s": pytest.approx(8.8),
         "inference_latency_ms_p50": pytest.approx(50.5),
         "inference_latency_ms_p95": pytest.approx(95.05),
+        "outcomes": [
+            {"seed": 100_000 + k, "success": k < 7, "length_s": 4.0 if k < 7 else 20.0}
+            for k in range(10)
+        ],
     }
     assert json.loads(json.dumps(summary)) == summary  # plain numbers, as results.json holds
-    perfect = VariantResult("real_ood_lighting", [True] * 4, [3.0] * 4, [12.0]).summary()
+    perfect = outcomes([True] * 4, [3.0] * 4, [12.0]).summary()
     assert (perfect["success_rate"], perfect["success_rate_se"]) == (1.0, 0.0)
     assert perfect["inference_latency_ms_p95"] == 12.0
     empty = VariantResult("real_ood_background").summary()  # no episode ran
     assert empty["episodes"] == 0 and empty["success_rate"] == 0.0
     assert empty["success_rate_se"] == 0.0 and empty["inference_latency_ms_p50"] == 0.0
+    assert empty["outcomes"] == []
 
 
 def test_the_report_table_and_plot(tmp_path: Path, capsys) -> None:
@@ -116,8 +130,11 @@ def test_the_report_table_and_plot(tmp_path: Path, capsys) -> None:
         "task": "pick_place",
         "split": "in",
         "variants": [
-            VariantResult("real", [True] * 7 + [False] * 3, [5.0] * 10, [9.0, 11.0]).summary(),
-            VariantResult("real_ood_lighting", [True, False], [6.0, 30.0], [10.0]).summary(),
+            outcomes([True] * 7 + [False] * 3, [5.0] * 10, [9.0, 11.0]).summary(),
+            {
+                **outcomes([True, False], [6.0, 30.0], [10.0]).summary(),
+                "variant": "real_ood_lighting",
+            },
         ],
         "recorded_episode": None,
     }
