@@ -1,7 +1,7 @@
 """Plot docs/results/quick_recipe_probes.json: each probe run's lock-step success on
 validation seeds, with its binomial standard error, coloured by recipe; and, where the file
 has one, the ensembling-decay sweep (success against decay, one line per training seed) and
-its confirmation round on new validation seeds.
+its confirmation round on new validation seeds; and the pre-training length comparison.
 
     python scripts/plot_probes.py [--results docs/results/quick_recipe_probes.json]
 """
@@ -81,6 +81,29 @@ def plot_sweep(ax, sweep: dict, confirmation: dict | None) -> None:
     ax.legend(fontsize=7)
 
 
+def plot_pretrain_length(ax, probe: dict) -> None:
+    """Success per training seed and pre-training length, with binomial standard errors."""
+    rows = probe["rows"]
+    lengths = sorted({r["pretrain_steps"] for r in rows})
+    seeds = sorted({r["training_seed"] for r in rows})
+    width = 0.8 / len(lengths)
+    for i, steps in enumerate(lengths):
+        chosen = {r["training_seed"]: r for r in rows if r["pretrain_steps"] == steps}
+        points = [rate_and_se(chosen[s]["successes"], chosen[s]["episodes"]) for s in seeds]
+        ax.bar(
+            [k + (i - (len(lengths) - 1) / 2) * width for k in range(len(seeds))],
+            [p for p, _ in points],
+            width,
+            yerr=[se for _, se in points],
+            capsize=4,
+            label=f"{steps} pre-training steps",
+        )
+    ax.set_xticks(range(len(seeds)), [f"seed {s}" for s in seeds])
+    ax.set_ylim(0, 1)
+    ax.set_title(f"real20, pre-training length\n({probe['seeds']})", fontsize=9)
+    ax.legend(fontsize=7)
+
+
 def plot(results: Path) -> Path:
     """Write the figure next to ``results`` (same name, .png); returns its path."""
     data = json.loads(results.read_text())
@@ -89,11 +112,13 @@ def plot(results: Path) -> Path:
     colours = {name: plt.cm.tab10(i % 10) for i, name in enumerate(recipes)}
     rates, errors = zip(*(rate_and_se(r["successes"], r["episodes"]) for r in runs), strict=True)
     sweep = data.get("ensemble_decay_sweep")
+    length = data.get("pretrain_length")
+    ratios = [len(runs)] + [6] * bool(sweep) + [4] * bool(length)
     fig, axes = plt.subplots(
         1,
-        2 if sweep else 1,
-        figsize=(max(8.0, 0.85 * len(runs)) + (5 if sweep else 0), 4.6),
-        gridspec_kw={"width_ratios": [len(runs), 6]} if sweep else None,
+        len(ratios),
+        figsize=(max(8.0, 0.85 * len(runs)) + 5 * (len(ratios) - 1), 4.6),
+        gridspec_kw={"width_ratios": ratios},
         squeeze=False,
     )
     ax = axes[0, 0]
@@ -113,6 +138,8 @@ def plot(results: Path) -> Path:
     )
     if sweep:
         plot_sweep(axes[0, 1], sweep, data.get("ensemble_decay_confirmation"))
+    if length:
+        plot_pretrain_length(axes[0, -1], length)
     fig.tight_layout()
     out = results.with_suffix(".png")
     fig.savefig(out, dpi=110)
