@@ -82,9 +82,14 @@ def test_the_policy_is_stopped_over_the_reset_and_started_on_the_new_episode() -
         run_episode(FakeGraph(policy_starts=False), None, "pick_place", 100_000, "real", False)
 
 
-def outcomes(successes: list[bool], lengths_s: list[float], latencies_ms: list[float]) -> dict:
+def outcomes(
+    successes: list[bool],
+    lengths_s: list[float],
+    latencies_ms: list[float],
+    variant: str = "real",
+) -> VariantResult:
     """A VariantResult of episodes with seeds 100000 + k, the latencies spread over them."""
-    result = VariantResult("real")
+    result = VariantResult(variant)
     for k, (ok, length) in enumerate(zip(successes, lengths_s, strict=True)):
         latencies = latencies_ms[k :: len(successes)]
         result.add(100_000 + k, {"success": ok, "length_s": length, "latencies_ms": latencies})
@@ -115,7 +120,7 @@ def test_variant_figures_from_known_outcomes() -> None:
         ],
     }
     assert json.loads(json.dumps(summary)) == summary  # plain numbers, as results.json holds
-    perfect = outcomes([True] * 4, [3.0] * 4, [12.0]).summary()
+    perfect = outcomes([True] * 4, [3.0] * 4, [12.0], "real_ood_lighting").summary()
     assert (perfect["success_rate"], perfect["success_rate_se"]) == (1.0, 0.0)
     assert perfect["inference_latency_ms_p95"] == 12.0
     empty = VariantResult("real_ood_background").summary()  # no episode ran
@@ -131,10 +136,7 @@ def test_the_report_table_and_plot(tmp_path: Path, capsys) -> None:
         "split": "in",
         "variants": [
             outcomes([True] * 7 + [False] * 3, [5.0] * 10, [9.0, 11.0]).summary(),
-            {
-                **outcomes([True, False], [6.0, 30.0], [10.0]).summary(),
-                "variant": "real_ood_lighting",
-            },
+            outcomes([True, False], [6.0, 30.0], [10.0], "real_ood_lighting").summary(),
         ],
         "recorded_episode": None,
     }
