@@ -1,7 +1,7 @@
 """``simhum study``: every method trained on every task and evaluated in closed loop, in and
 out of distribution, with a data-efficiency curve; resumable, with a progress display.
 
-    simhum study --preset study                   # fits 150 minutes on a 2-core CPU machine
+    simhum study --preset study --tasks pick_place --no-curve   # one piece on a 2-core CPU
     simhum study --preset gpu --workers 16        # larger, for a CUDA machine
     simhum study --preset smoke --out /tmp/smoke  # a tiny end-to-end check
     simhum study --preset cotraining              # the co-training analysis' methods
@@ -123,17 +123,15 @@ TINY_MODEL = (
     "model.num_sampling_steps=4",
 )
 PRESETS = {
-    # The 150-minute CPU study (2 cores). Work: 2 tasks x 5 methods at 20 real demos, plus
-    # simhum and real_only at 5, 10, 40 on pick_place = 6 pre-trainings, 9 fine-tunings, 7
-    # single-stage trainings (17,400 steps), 16 exports, 1,120 evaluation episodes, 680
-    # demonstrations. The quick main job's resolution (96x72, where every learning probe
-    # succeeded) and its pre-training : fine-tuning split (1 : 1), with steps cut to fit.
-    # Rates on this machine when quiet (2026-12-02): a training step at batch 64 0.25 s
-    # with its validation, generation ~140 episodes/min with 2 workers, lock-step
-    # evaluation ~3 s per episode and worker. Estimate: training 73 min, evaluation 28,
-    # demonstrations and store 7, export 2: ~110 min. Measured (2026-12-02): the pick_place
-    # half alone 109 min, about 75 of them shared with test runs; the whole exceeds 150 min,
-    # and at 1200 steps per policy no method learns pick_place (docs/results/study.md).
+    # The CPU study (2 cores) at the main job's recipe, the smallest budget at which a policy
+    # learned pick_place here (docs/learning_record.md): 96x72 images, 3200 pre-training and
+    # 2400 fine-tuning steps (single-stage methods 5600). Work: 2 tasks x 5 methods at 20 real
+    # demos, plus simhum and real_only at 5, 10, 40 on pick_place = 6 pre-trainings, 9
+    # fine-tunings, 7 single-stage trainings (80,000 steps), 16 exports, 1,120 evaluation
+    # episodes, 680 demonstrations. It does not fit 150 minutes on 2 cores: about 0.18 s a
+    # step with validation makes the training alone ~4 h; it runs in resumable pieces
+    # (`--tasks pick_place --no-curve` first). At 600 + 600 steps (the 150-minute size,
+    # 157 min measured 2026-12-02) no method learned either task.
     "study": Preset(
         tasks=("pick_place", "push"),
         methods=METHODS,
@@ -147,9 +145,9 @@ PRESETS = {
         curve_variants=("real",),
         episodes=20,
         image_width=96,
-        pretrain_steps=600,
-        finetune_steps=600,
-        single_steps=1200,
+        pretrain_steps=3200,
+        finetune_steps=2400,
+        single_steps=5600,
         batch_size=64,
         workers=2,
     ),
@@ -310,8 +308,10 @@ def select(
     tasks: list[str] | None,
     methods: list[str] | None,
     variants: list[str] | None,
+    curve: bool = True,
 ) -> Preset:
-    """``preset`` restricted to the asked tasks, methods and variants (names checked)."""
+    """``preset`` restricted to the asked tasks, methods and variants (names checked), and
+    without its data-efficiency curve unless ``curve``."""
     for kind, asked, known in (
         ("task", tasks, known_tasks()),
         ("method", methods, known_methods()),
@@ -328,7 +328,7 @@ def select(
         tasks=tasks,
         methods=methods,
         variants=variants,
-        curve_methods=tuple(m for m in preset.curve_methods if m in methods),
+        curve_methods=tuple(m for m in preset.curve_methods if m in methods and curve),
         curve_tasks=tuple(t for t in preset.curve_tasks if t in tasks),
         curve_variants=tuple(v for v in preset.curve_variants if v in variants),
     )
@@ -336,18 +336,20 @@ def select(
 
 def evaluation_plan(preset: Preset) -> dict[Policy, tuple[str, ...]]:
     """Every policy of the study (each training seed its own) and the variants it is
-    evaluated on, in run order."""
+    evaluated on, in run order: every task's method x variant table, then the
+    data-efficiency curves (so that a run stopped early has whole tables)."""
     plan: dict[Policy, tuple[str, ...]] = {}
-    for task in preset.tasks:
+    for task in preset.tasks:  # the method x variant tables first
         for method in preset.methods:
-            counts = {preset.real_demos: preset.variants}
-            curve = method in preset.curve_methods and task in preset.curve_tasks
-            for n in preset.curve_demos if curve and preset.has_curve else ():
-                extra = [v for v in preset.curve_variants if v not in counts.get(n, ())]
-                counts[n] = (*counts.get(n, ()), *extra)
             for seed in preset.training_seeds:
-                for n in sorted(counts):
-                    plan[Policy(method, task, n, seed)] = counts[n]
+                plan[Policy(method, task, preset.real_demos, seed)] = preset.variants
+    for task in preset.curve_tasks if preset.has_curve else ():  # then the curves' points
+        for method in preset.curve_methods:
+            for n in preset.curve_demos:
+                for seed in preset.training_seeds:
+                    policy = Policy(method, task, n, seed)
+                    extra = [v for v in preset.curve_variants if v not in plan.get(policy, ())]
+                    plan[policy] = (*plan.get(policy, ()), *extra)
     return plan
 
 
@@ -1067,7 +1069,7 @@ def plot_curve(preset: Preset, index: dict, path: Path) -> None:
 
 def prepare(args: argparse.Namespace) -> Preset:
     """The preset as asked, every name and seed range checked before any work."""
-    preset = select(PRESETS[args.preset], args.tasks, args.methods, args.variants)
+    preset = select(PRESETS[args.preset], args.tasks, args.methods, args.variants, args.curve)
     if args.workers is not None:
         preset = replace(preset, workers=args.workers)
     if preset.workers < 1:
@@ -1088,6 +1090,8 @@ def command_line(args: argparse.Namespace) -> str:
     for flag in ("tasks", "methods", "variants"):
         if getattr(args, flag):
             parts += [f"--{flag}", *getattr(args, flag)]
+    if not args.curve:
+        parts.append("--no-curve")
     if args.workers is not None:
         parts += ["--workers", str(args.workers)]
     if args.training_seeds is not None:
@@ -1116,6 +1120,12 @@ def add_study_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--tasks", nargs="+", help="a subset of the preset's tasks")
     parser.add_argument("--methods", nargs="+", help="a subset of the preset's methods")
     parser.add_argument("--variants", nargs="+", help="a subset of the preset's variants")
+    parser.add_argument(
+        "--no-curve",
+        dest="curve",
+        action="store_false",
+        help="only the method x variant tables (no data-efficiency curve's extra policies)",
+    )
     parser.add_argument("--workers", type=int, help="generation and evaluation processes")
     parser.add_argument(
         "--training-seeds",

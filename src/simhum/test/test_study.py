@@ -83,6 +83,17 @@ def test_the_plan_adds_the_curve_counts_to_the_table() -> None:
     assert plan[Policy("simhum", "pick_place", 5)] == preset.curve_variants
     assert Policy("simhum", "push", 5) not in plan  # the curve is on pick_place only
     assert Policy("sim_to_real", "pick_place", 5) not in plan
+    # the tables run first, so a run stopped early has whole tables
+    order = [p.real_demos == preset.real_demos for p in plan]
+    assert order == sorted(order, reverse=True)
+
+
+def test_no_curve_keeps_only_the_tables() -> None:
+    preset = select(PRESETS["study"], ["pick_place"], None, None, curve=False)
+    assert not preset.has_curve
+    plan = evaluation_plan(preset)
+    assert {p.real_demos for p in plan} == {preset.real_demos}
+    assert len(plan) == len(preset.methods)
 
 
 def run_smoke(out: Path) -> int:
