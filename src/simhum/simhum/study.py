@@ -831,12 +831,28 @@ def row_key(row: dict) -> tuple:
     return tuple(row[k] for k in ROW_KEYS[:4])
 
 
+def preset_sizes(preset: Preset) -> dict:
+    """What a preset's rows were trained and evaluated at (data, steps, images, model), so
+    that rows of one preset at other sizes are recognised."""
+    keys = ("sim_episodes", "human_episodes", "episodes", "image_width", "pretrain_steps")
+    keys += ("finetune_steps", "single_steps", "batch_size")
+    return {**{k: getattr(preset, k) for k in keys}, "overrides": list(preset.overrides)}
+
+
 def merged_rows(path: Path, rows: list[dict]) -> list[dict]:
     """``rows`` plus the rows of ``path`` (an earlier study.json, of any preset) about
-    anything else: one file holds every method's results."""
+    anything else, except those of the same preset at other sizes (stale once a preset
+    changes): one file holds every method's results, each at its preset's current sizes."""
     new = {row_key(r) for r in rows}
+    current = {(r["preset"], json.dumps(r["sizes"])) for r in rows if "preset" in r}
+    presets = {name for name, _ in current}
+
+    def kept(r: dict) -> bool:
+        stale = r.get("preset") in presets and (r["preset"], json.dumps(r["sizes"])) not in current
+        return row_key(r) not in new and not stale
+
     old = json.loads(path.read_text()) if path.is_file() else []
-    return [*(r for r in old if row_key(r) not in new), *rows]
+    return [*filter(kept, old), *rows]
 
 
 def shown_methods(preset_name: str, preset: Preset, index: dict) -> tuple[str, ...]:
@@ -862,6 +878,7 @@ def write_results(
     """study.json (these rows merged into any earlier ones), <preset>.md (tables, wall time,
     command) and the plots."""
     out.mkdir(parents=True, exist_ok=True)
+    rows = [{**r, "preset": preset_name, "sizes": preset_sizes(preset)} for r in rows]
     merged = merged_rows(out / "study.json", rows)
     write_json(out / "study.json", merged)
     index = {(r["method"], r["task"], r["real_demos"], r["variant"]): r for r in merged}

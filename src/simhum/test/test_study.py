@@ -213,6 +213,28 @@ def test_results_of_another_preset_are_kept_in_study_json(tmp_path: Path) -> Non
     ]
 
 
+def test_rows_of_a_preset_at_other_sizes_are_dropped(tmp_path: Path) -> None:
+    preset = PRESETS["smoke"]
+    row = dict.fromkeys(ROW_KEYS, 0.0) | {"method": "simhum", "task": "pick_place"}
+    wall = {"this_run_s": 1.0, "all_steps_s": 1.0}
+    table = [row | {"variant": v, "real_demos": preset.real_demos} for v in preset.variants]
+    curve = [row | {"variant": "real", "real_demos": n} for n in preset.curve_demos]
+    asked = select(preset, None, ["simhum"], None)
+    write_results("smoke", asked, table + curve, wall, "cmd", tmp_path)
+    other = dict.fromkeys(ROW_KEYS, 0.0) | {"method": "cotrain", "task": "pick_place"}
+    rows = json.loads((tmp_path / "study.json").read_text())
+    (tmp_path / "study.json").write_text(json.dumps([*rows, other]))  # no preset: kept
+    longer = select(replace(asked, single_steps=asked.single_steps + 1), None, None, None, False)
+    table = [r | {"success_rate": 0.5} for r in table]
+    write_results("smoke", longer, table, wall, "cmd", tmp_path)
+    rows = json.loads((tmp_path / "study.json").read_text())
+    # the curve's rows were trained at the old sizes: gone, not mixed into the targets
+    assert sorted((r["method"], r["real_demos"]) for r in rows) == sorted(
+        [("cotrain", 0.0)] + [("simhum", preset.real_demos)] * len(preset.variants)
+    )
+    assert all(r["sizes"]["single_steps"] == longer.single_steps for r in rows[1:])
+
+
 def test_the_report_shows_every_preset_method_study_json_holds(tmp_path: Path) -> None:
     preset = PRESETS["cotraining"]
 
