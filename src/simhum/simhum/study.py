@@ -309,9 +309,10 @@ def select(
     methods: list[str] | None,
     variants: list[str] | None,
     curve: bool = True,
+    curve_demos: list[int] | None = None,
 ) -> Preset:
-    """``preset`` restricted to the asked tasks, methods and variants (names checked), and
-    without its data-efficiency curve unless ``curve``."""
+    """``preset`` restricted to the asked tasks, methods, variants and curve counts (each
+    checked), and without its data-efficiency curve unless ``curve``."""
     for kind, asked, known in (
         ("task", tasks, known_tasks()),
         ("method", methods, known_methods()),
@@ -320,6 +321,12 @@ def select(
         unknown = [name for name in asked or () if name not in known]
         if unknown:
             raise StudyError(f"unknown {kind} '{unknown[0]}'; known: {known}")
+    unknown = [n for n in curve_demos or () if n not in preset.curve_demos]
+    if unknown:
+        raise StudyError(
+            f"--curve-demos {unknown[0]} is not a count of this preset's curve: "
+            f"{list(preset.curve_demos)}"
+        )
     tasks = tuple(tasks or preset.tasks)
     methods = tuple(methods or preset.methods)
     variants = tuple(variants or preset.variants)
@@ -331,6 +338,7 @@ def select(
         curve_methods=tuple(m for m in preset.curve_methods if m in methods and curve),
         curve_tasks=tuple(t for t in preset.curve_tasks if t in tasks),
         curve_variants=tuple(v for v in preset.curve_variants if v in variants),
+        curve_demos=tuple(n for n in preset.curve_demos if n in (curve_demos or [n])),
     )
 
 
@@ -817,6 +825,11 @@ def percent(row: dict) -> str:
     return text
 
 
+def cell(index: dict, key: tuple) -> str:
+    """A curve point's rate, or 'not run' where the study has no row for it."""
+    return percent(index[key]) if key in index else "not run"
+
+
 def markdown_table(header: list[str], lines: list[list[str]]) -> list[str]:
     """A GitHub markdown table."""
     return [
@@ -884,7 +897,13 @@ def write_results(
     index = {(r["method"], r["task"], r["real_demos"], r["variant"]): r for r in merged}
     shown = shown_methods(preset_name, preset, index)
     earlier = [m for m in shown if m not in preset.methods]
-    preset = replace(preset, methods=shown)
+    full = PRESETS[preset_name]  # the curve shows every count of the shown methods it has
+    preset = replace(
+        preset,
+        methods=shown,
+        curve_methods=tuple(m for m in full.curve_methods if m in shown and preset.has_curve),
+        curve_demos=full.curve_demos,
+    )
     rows = sorted(
         (r for k, r in index.items() if k[0] in preset.methods and k[1] in preset.tasks),
         key=lambda r: preset.methods.index(r["method"]),
@@ -945,7 +964,7 @@ def write_results(
             lines += markdown_table(
                 ["method", *(f"N = {n}" for n in preset.curve_demos)],
                 [
-                    [m, *(percent(index[m, task, n, variant]) for n in preset.curve_demos)]
+                    [m, *(cell(index, (m, task, n, variant)) for n in preset.curve_demos)]
                     for m in preset.curve_methods
                 ],
             )
@@ -1060,9 +1079,10 @@ def plot_curve(preset: Preset, index: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.4), squeeze=False)
     for ax, (task, variant) in zip(axes[0], panels, strict=True):
         for method in preset.curve_methods:
-            rows = [index[method, task, n, variant] for n in preset.curve_demos]
+            counts = [n for n in preset.curve_demos if (method, task, n, variant) in index]
+            rows = [index[method, task, n, variant] for n in counts]
             ax.errorbar(
-                preset.curve_demos,
+                counts,
                 [100 * r["success_rate"] for r in rows],
                 yerr=[100 * r["success_rate_se"] for r in rows],
                 marker="o",
@@ -1086,7 +1106,9 @@ def plot_curve(preset: Preset, index: dict, path: Path) -> None:
 
 def prepare(args: argparse.Namespace) -> Preset:
     """The preset as asked, every name and seed range checked before any work."""
-    preset = select(PRESETS[args.preset], args.tasks, args.methods, args.variants, args.curve)
+    preset = select(
+        PRESETS[args.preset], args.tasks, args.methods, args.variants, args.curve, args.curve_demos
+    )
     if args.workers is not None:
         preset = replace(preset, workers=args.workers)
     if preset.workers < 1:
@@ -1109,6 +1131,8 @@ def command_line(args: argparse.Namespace) -> str:
             parts += [f"--{flag}", *getattr(args, flag)]
     if not args.curve:
         parts.append("--no-curve")
+    if args.curve_demos:
+        parts += ["--curve-demos", *map(str, args.curve_demos)]
     if args.workers is not None:
         parts += ["--workers", str(args.workers)]
     if args.training_seeds is not None:
@@ -1142,6 +1166,12 @@ def add_study_command(commands: argparse._SubParsersAction) -> None:
         dest="curve",
         action="store_false",
         help="only the method x variant tables (no data-efficiency curve's extra policies)",
+    )
+    parser.add_argument(
+        "--curve-demos",
+        type=int,
+        nargs="+",
+        help="a subset of the data-efficiency curve's real-demonstration counts",
     )
     parser.add_argument("--workers", type=int, help="generation and evaluation processes")
     parser.add_argument(

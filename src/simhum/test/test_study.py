@@ -213,6 +213,30 @@ def test_results_of_another_preset_are_kept_in_study_json(tmp_path: Path) -> Non
     ]
 
 
+def test_curve_demos_picks_counts_and_the_report_marks_the_rest(tmp_path: Path, capsys) -> None:
+    assert simhum(study_args(tmp_path, "--curve-demos", "3")) == 2
+    assert "--curve-demos 3 is not a count of this preset's curve: [1, 2]" in (
+        capsys.readouterr().err
+    )
+    assert list(tmp_path.iterdir()) == []
+    preset = select(PRESETS["study"], ["pick_place"], ["real_only"], None, curve_demos=[40])
+    assert sorted(p.real_demos for p in evaluation_plan(preset)) == [20, 40]
+    smoke = PRESETS["smoke"]
+    row = dict.fromkeys(ROW_KEYS, 0.0) | {"task": "pick_place"}
+    rows = [
+        row | {"method": m, "variant": v, "real_demos": smoke.real_demos}
+        for m in ("simhum", "real_only")
+        for v in smoke.variants
+    ]
+    rows += [row | {"method": "simhum", "variant": "real", "real_demos": 1}]
+    asked = select(smoke, None, ["simhum", "real_only"], None, curve_demos=[2])
+    write_results("smoke", asked, rows, {"this_run_s": 1.0, "all_steps_s": 1.0}, "", tmp_path)
+    report = (tmp_path / "smoke.md").read_text()
+    assert "| simhum | 0 ± 0 | 0 ± 0 |" in report  # N = 1 from rows, N = 2 the table's
+    assert "| real_only | not run | 0 ± 0 |" in report
+    assert (tmp_path / "smoke_data_efficiency.png").is_file()
+
+
 def test_rows_of_a_preset_at_other_sizes_are_dropped(tmp_path: Path) -> None:
     preset = PRESETS["smoke"]
     row = dict.fromkeys(ROW_KEYS, 0.0) | {"method": "simhum", "task": "pick_place"}
