@@ -8,13 +8,14 @@ its confirmation round on new validation seeds; and the pre-training length comp
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+
+from simhum.study_targets import binomial_se
 
 
 def label(run: dict) -> str:
@@ -30,7 +31,7 @@ def label(run: dict) -> str:
 def rate_and_se(successes: int, episodes: int) -> tuple[float, float]:
     """Success rate and its binomial standard error."""
     p = successes / episodes
-    return p, math.sqrt(p * (1 - p) / episodes)
+    return p, binomial_se(p, episodes)
 
 
 def pooled_rate(rows: list[dict], value: str) -> tuple[float, float]:

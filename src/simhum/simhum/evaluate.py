@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from simhum.graph import POLICY_NODE, Bringup, declare_graph
+from simhum.study_targets import binomial_se
 from simhum.supervisor import Supervisor
 
 IN_DISTRIBUTION = "real"
@@ -53,7 +54,7 @@ class VariantResult:
             "variant": self.variant,
             "episodes": n,
             "success_rate": rate,
-            "success_rate_se": float(np.sqrt(rate * (1 - rate) / n)) if n else 0.0,
+            "success_rate_se": binomial_se(rate, n),
             "episode_length_s": float(np.mean(self.lengths_s)) if n else 0.0,
             "inference_latency_ms_p50": float(np.percentile(latency, 50)),
             "inference_latency_ms_p95": float(np.percentile(latency, 95)),

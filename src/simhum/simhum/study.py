@@ -47,7 +47,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from simhum.study_targets import target_checks
+from simhum.study_targets import binomial_se, target_checks
 from simhum.variants import VARIANTS, evaluation_seeds
 
 if TYPE_CHECKING:
@@ -776,7 +776,7 @@ def pool_seeds(rows: list[dict]) -> list[dict]:
         rates = [r["success_rate"] for r in group]
         rate = sum(r["success_rate"] * r["episodes"] for r in group) / episodes
         scenes = min(r["episodes"] for r in group)  # the evaluation seeds every seed played
-        se = float(np.sqrt(rate * (1 - rate) / scenes))
+        se = binomial_se(rate, scenes)
         if len(group) > 1:
             se = max(se, float(np.std(rates, ddof=1) / np.sqrt(len(group))))
         means = {

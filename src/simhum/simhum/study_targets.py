@@ -44,6 +44,11 @@ class Check:
     met: bool
 
 
+def binomial_se(rate: float, episodes: int) -> float:
+    """The binomial standard error of a success rate over ``episodes`` (0 for none)."""
+    return math.sqrt(rate * (1 - rate) / episodes) if episodes else 0.0
+
+
 def rate(index: Mapping[Key, dict], key: Key) -> Rate | None:
     """The success rate of one row, if the study has it."""
     row = index.get(key)
