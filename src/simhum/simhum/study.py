@@ -128,10 +128,12 @@ PRESETS = {
     # 2400 fine-tuning steps (single-stage methods 5600). Work: 2 tasks x 5 methods at 20 real
     # demos, plus simhum and real_only at 5, 10, 40 on pick_place = 6 pre-trainings, 9
     # fine-tunings, 7 single-stage trainings (80,000 steps), 16 exports, 1,120 evaluation
-    # episodes, 680 demonstrations. It does not fit 150 minutes on 2 cores: about 0.18 s a
-    # step with validation makes the training alone ~4 h; it runs in resumable pieces
-    # (`--tasks pick_place --no-curve` first). At 600 + 600 steps (the 150-minute size,
-    # 157 min measured 2026-12-02) no method learned either task.
+    # episodes, 680 demonstrations. Measured on an Intel Xeon 2-core machine (2026-12-03):
+    # the pick_place table (`--tasks pick_place --no-curve`) 81 min, 0.154 s a training step
+    # with validation, 0.9 s a lock-step episode; the whole is about 3.8 h, over the 150
+    # minutes it should fit, so on 2 cores it runs in resumable pieces (--tasks, --methods,
+    # --no-curve, --curve-demos). At 600 + 600 steps (157 min for everything, 2026-12-02) no
+    # method learned either task.
     "study": Preset(
         tasks=("pick_place", "push"),
         methods=METHODS,
