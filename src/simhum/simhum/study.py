@@ -44,6 +44,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from functools import partial
+from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -870,20 +871,33 @@ def merged_rows(path: Path, rows: list[dict]) -> list[dict]:
     return [*filter(kept, old), *rows]
 
 
-def shown_methods(preset_name: str, preset: Preset, index: dict) -> tuple[str, ...]:
-    """The methods a report shows: those asked, plus the full preset's others whose rows
-    study.json holds for every task and variant asked (from earlier runs), in preset order."""
-    full = PRESETS[preset_name].methods
-    complete = [
-        m
-        for m in full
-        if all(
-            (m, t, preset.real_demos, v) in index for t in preset.tasks for v in preset.variants
-        )
-    ]
-    return (
-        *(m for m in full if m in preset.methods or m in complete),
-        *(m for m in preset.methods if m not in full),
+def shown(preset_name: str, preset: Preset, index: dict) -> Preset:
+    """What a report shows: the asked tasks and methods plus the full preset's others whose
+    table rows study.json holds for every asked variant (from earlier runs), in preset order,
+    and the full preset's data-efficiency curve on the shown tasks wherever study.json holds
+    a point of it beyond the table's."""
+    full = PRESETS[preset_name]
+
+    def complete(methods: tuple[str, ...], tasks: tuple[str, ...]) -> bool:
+        keys = product(methods, tasks, [preset.real_demos], preset.variants)
+        return all(key in index for key in keys)
+
+    tasks = tuple(t for t in full.tasks if t in preset.tasks or complete(preset.methods, (t,)))
+    tasks += tuple(t for t in preset.tasks if t not in full.tasks)
+    methods = tuple(m for m in full.methods if m in preset.methods or complete((m,), tasks))
+    methods += tuple(m for m in preset.methods if m not in full.methods)
+    curve_tasks = tuple(t for t in full.curve_tasks if t in tasks)
+    curve_methods = tuple(m for m in full.curve_methods if m in methods)
+    beyond = [n for n in full.curve_demos if n != preset.real_demos]
+    points = product(curve_methods, curve_tasks, beyond, full.curve_variants)
+    return replace(
+        preset,
+        tasks=tasks,
+        methods=methods,
+        curve_methods=curve_methods if any(key in index for key in points) else (),
+        curve_tasks=curve_tasks,
+        curve_variants=full.curve_variants,
+        curve_demos=full.curve_demos,
     )
 
 
@@ -897,15 +911,8 @@ def write_results(
     merged = merged_rows(out / "study.json", rows)
     write_json(out / "study.json", merged)
     index = {(r["method"], r["task"], r["real_demos"], r["variant"]): r for r in merged}
-    shown = shown_methods(preset_name, preset, index)
-    earlier = [m for m in shown if m not in preset.methods]
-    full = PRESETS[preset_name]  # the curve shows every count of the shown methods it has
-    preset = replace(
-        preset,
-        methods=shown,
-        curve_methods=tuple(m for m in full.curve_methods if m in shown and preset.has_curve),
-        curve_demos=full.curve_demos,
-    )
+    asked, preset = preset, shown(preset_name, preset, index)
+    earlier = [n for n in preset.tasks + preset.methods if n not in asked.tasks + asked.methods]
     rows = sorted(
         (r for k, r in index.items() if k[0] in preset.methods and k[1] in preset.tasks),
         key=lambda r: preset.methods.index(r["method"]),

@@ -290,6 +290,32 @@ def test_the_report_shows_every_preset_method_study_json_holds(tmp_path: Path) -
     assert len(json.loads((tmp_path / "study.json").read_text())) == 3 * len(preset.variants) + 1
 
 
+def test_the_report_shows_every_preset_task_study_json_holds(tmp_path: Path) -> None:
+    preset = PRESETS["study"]
+
+    def rows(task: str, rate: float, demos: int, variants: tuple[str, ...]) -> list[dict]:
+        return [
+            dict.fromkeys(ROW_KEYS, 0.0)
+            | {"method": m, "task": task, "variant": v, "real_demos": demos, "success_rate": rate}
+            for m in preset.methods
+            for v in variants
+        ]
+
+    # pick_place's table and one curve point come from an earlier run
+    earlier = rows("pick_place", 0.25, 20, preset.variants) + rows("pick_place", 0.1, 5, ("real",))
+    (tmp_path / "study.json").write_text(json.dumps(earlier))
+    asked = select(preset, ["push"], None, None, curve=False)
+    wall = {"this_run_s": 60.0, "all_steps_s": 60.0}
+    write_results("study", asked, rows("push", 0.5, 20, preset.variants), wall, "cmd", tmp_path)
+    report = (tmp_path / "study.md").read_text()
+    assert "## pick_place, 20 real demonstrations" in report
+    assert "## push, 20 real demonstrations" in report
+    assert "Rows of pick_place come from earlier runs" in report
+    assert "| real_only | 10 ± 0 | not run | 25 ± 0 | not run |" in report  # the curve
+    assert "pick_place: SimHum in distribution >= 70 %" in report
+    assert "push: SimHum in distribution >= 70 %" in report
+
+
 def test_fine_tunings_start_from_one_shared_pre_training(smoke: Path) -> None:
     preset, paths = PRESETS["smoke"], Paths(smoke / "run", smoke / "results")
     pretrainings = sorted(p.name for p in (smoke / "run" / "train" / "pick_place").iterdir())
