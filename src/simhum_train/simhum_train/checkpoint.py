@@ -15,7 +15,7 @@ import torch
 
 from simhum_train.action_space import ActionSpace
 from simhum_train.errors import SimhumTrainError
-from simhum_train.keys import ROBOT
+from simhum_train.keys import DEPLOY_ADAPTOR, ROBOT
 from simhum_train.policy.config import PolicyConfig
 from simhum_train.policy.modeling import ModularPolicy
 
@@ -74,16 +74,36 @@ def module_state(state: dict[str, torch.Tensor], path: str) -> dict[str, torch.T
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
+def shared_init_map(init_map: Mapping[str, str], shared_adaptor: bool) -> dict[str, str]:
+    """``init_map`` for a policy whose looks share one adaptor: every ``adaptors.<look>`` is
+    then the deployable adaptor, so a mapping between two looks' adaptors is no mapping."""
+    if not shared_adaptor:
+        return dict(init_map)
+
+    def one(path: str) -> str:
+        return f"adaptors.{DEPLOY_ADAPTOR}" if path.startswith("adaptors.") else path
+
+    return {one(k): one(v) for k, v in init_map.items() if one(k) != one(v)}
+
+
 def initialize_from(
     policy: ModularPolicy, state: dict[str, torch.Tensor], init_map: dict[str, str]
 ) -> dict[str, str]:
     """Load every module of ``policy`` found in ``state`` (an earlier stage's weights),
     under its own name or the one ``init_map`` gives; the rest stay freshly initialised.
-    Returns where each module came from ('fresh' when from nowhere)."""
+    Returns where each module came from ('fresh' when from nowhere). A module that
+    ``init_map`` names a source for must find it: a mapped module never starts fresh."""
     paths = module_paths(policy)
     unknown = [p for p in init_map if p not in paths]
     if unknown:
         raise ValueError(f"init_map names {unknown}, not modules of this stage's policy {paths}")
+    missing = {p: s for p, s in init_map.items() if not module_state(state, s)}
+    if missing:
+        nested = ("adaptors.", "embodiments.")
+        held = sorted({".".join(k.split(".")[: 1 + k.startswith(nested)]) for k in state})
+        raise ValueError(
+            f"init_map starts {missing} from modules the checkpoint lacks; it holds {held}"
+        )
     origin = {}
     for path in paths:
         source = init_map.get(path, path)

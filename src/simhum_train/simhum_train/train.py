@@ -42,6 +42,7 @@ from simhum_train.checkpoint import (
     load_policy,
     module_paths,
     read_checkpoint,
+    shared_init_map,
     space_record,
 )
 from simhum_train.dataset import DomainWindows, TrainingData
@@ -168,7 +169,8 @@ class StageTrainer:
         if source is not None:
             _, previous = load_policy(source)
             check_fits(previous, source, data.info.joint_names, data.spaces)
-            self.origin = initialize_from(self.policy, previous["policy"], self.stage.init_map)
+            init_map = shared_init_map(self.stage.init_map, exp.model.shared_adaptor)
+            self.origin = initialize_from(self.policy, previous["policy"], init_map)
             self.parents = list(previous["lineage"])
         self.freeze(self.stage.freeze)
         # the weights evaluated, selected and exported: a moving average of self.policy's

@@ -16,6 +16,7 @@ from simhum_train.checkpoint import (
     CheckpointError,
     initialize_from,
     load_policy,
+    shared_init_map,
 )
 from simhum_train.dataset import TrainingData
 from simhum_train.diagnostics import domain_classifier_accuracy, wasserstein
@@ -157,6 +158,37 @@ def test_initialize_from_copies_kept_modules_and_maps_renamed_ones(two_stage) ->
     assert set(loaded) == set(finetune["policy"])
     with pytest.raises(ValueError, match="init_map names"):
         initialize_from(policy, state, {"adaptors.sim": "adaptors.real"})
+    without_sim = {k: v for k, v in state.items() if not k.startswith("adaptors.sim.")}
+    with pytest.raises(
+        ValueError, match=r"from modules the checkpoint lacks; it holds \['adaptors.real'"
+    ):
+        initialize_from(policy, without_sim, {"adaptors.real": "adaptors.sim"})
+
+
+def test_a_look_to_look_init_map_keeps_the_shared_adaptor(
+    tmp_path, store_path, tiny_config
+) -> None:
+    """sim_to_real's map (the real look's adaptor from the sim look's) under a shared adaptor:
+    both are the one deployable adaptor, so the fine-tune keeps it (it once started fresh)."""
+    assert shared_init_map({"adaptors.real": "adaptors.sim"}, shared_adaptor=False) == {
+        "adaptors.real": "adaptors.sim"
+    }
+    assert shared_init_map({"adaptors.real": "adaptors.sim", "trunk": "trunk"}, True) == {}
+    exp = load_experiment(
+        tiny_config,
+        [
+            f"data.store={store_path}",
+            f"out={tmp_path}",
+            "model.shared_adaptor=true",
+            "stages.0.mixing={sim: 1.0}",
+            "stages.1.init_map={adaptors.real: adaptors.sim}",
+        ],
+    )
+    finals = run_experiment(exp, progress=False)
+    pretrain = torch.load(finals["pretrain"], weights_only=True)["policy"]
+    finetune = torch.load(finals["finetune"], weights_only=True)
+    assert finetune["origin"]["adaptors.real"] == "adaptors.real"
+    assert any(k.startswith("adaptors.real.") for k in pretrain)
 
 
 def test_frozen_modules_keep_the_weights_they_start_from(
