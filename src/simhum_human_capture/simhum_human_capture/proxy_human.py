@@ -12,7 +12,7 @@ keypoints as the HandPose and the pinch pose as the EndEffectorTarget.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mujoco
 import numpy as np
@@ -21,11 +21,11 @@ from simhum_core.calibration import CameraCalibration
 from simhum_core.kinematics import tool_pose
 from simhum_human_capture import hand_model
 from simhum_sim_bridge.domains import Look
-from simhum_sim_bridge.experts import WaypointPlan, plan_for
+from simhum_sim_bridge.experts import WaypointPlan, plan_for, push_yaw
 from simhum_sim_bridge.render import CameraRenderer, observe
 from simhum_sim_bridge.rollout import SETTLE_S, EpisodeSpec, sample_episode
 from simhum_sim_bridge.scene import CAMERA, build_world
-from simhum_sim_bridge.tasks import Task
+from simhum_sim_bridge.tasks import Push, Task
 
 HAND_PREFIX = "hand/"
 SKIN = (0.87, 0.67, 0.55, 1.0)
@@ -151,6 +151,18 @@ class HandScene:
         return False
 
 
+def hand_plan(task: Task, layout: dict[str, np.ndarray]) -> WaypointPlan:
+    """The expert's plan as the hand does it. The push expert folds its yaw into
+    [-pi/2, pi/2), which is the same pose for the gripper's symmetric fingers but turns the
+    hand around: it would lead with its knuckles, landing on the block from behind. The hand
+    pushes fingertips first, with the yaw unfolded."""
+    plan = plan_for(task, layout)
+    if not isinstance(task, Push):
+        return plan
+    yaw = push_yaw(layout["block"], layout["target"])
+    return WaypointPlan(plan.points[0], [replace(w, yaw=yaw) for w in plan.points[1:]])
+
+
 def hand_pose_for_tool(T_tool: np.ndarray, aperture: float) -> np.ndarray:
     """The hand pose whose pinch point and palm frame are the tool pose ``T_tool``."""
     T_hand = T_tool.copy()
@@ -179,7 +191,7 @@ def run_human_episode(
     """Simulate one proxy-human episode; ``sink`` receives image, hand_pose and
     end_effector_target streams (EpisodeBagWriter's interface)."""
     scene = make_hand_scene(camera, spec)
-    plan: WaypointPlan = plan_for(scene.task, scene.layout)
+    plan = hand_plan(scene.task, scene.layout)
     dt = scene.model.opt.timestep
     per_frame = round(1.0 / (spec.control_hz * dt))
     per_hand = max(1, round(1.0 / (HAND_HZ * dt)))

@@ -48,3 +48,13 @@ def test_generated_human_episode(tmp_path, camera) -> None:
     np.testing.assert_allclose(
         result.T_base_tool[:3, 3], [position.x, position.y, position.z], atol=1e-6
     )
+
+
+def test_the_hand_pushes_fingertips_first_and_succeeds(tmp_path) -> None:
+    """The push expert folds its yaw for the gripper's symmetric fingers; a hand turned
+    around that way landed its knuckles on the block, and half the pushes failed."""
+    args = ["--out", str(tmp_path), "--tasks", "push", "-n", "8", "--seed", "20000"]
+    assert generate_human([*args, "--width", "96", "--height", "72", "--workers", "1"]) == 0
+    bags = sorted((tmp_path / "push" / "human").glob("human-*"))
+    assert len(bags) == 8
+    assert [read_metadata(b).success for b in bags] == [True] * 8

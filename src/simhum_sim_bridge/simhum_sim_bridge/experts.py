@@ -106,12 +106,18 @@ PADDLE_HALF = 0.01  # half the closed fingers' thickness along the push
 PUSH_HEIGHT = 0.02  # tool height while pushing (fingertips just above the table)
 
 
+def push_yaw(block: np.ndarray, target: np.ndarray) -> float:
+    """The tool yaw that faces the closed fingers' wide side to a push of ``block`` toward
+    ``target``, tool x along the push: the hand's; the gripper's symmetric fingers take it
+    folded into [-pi/2, pi/2)."""
+    direction = target[:2] - block[:2]
+    return float(np.arctan2(direction[1], direction[0]) + np.pi)
+
+
 def _push(block: np.ndarray, target: np.ndarray, half: float) -> list[Waypoint]:
     direction = target[:2] - block[:2]
     direction /= np.linalg.norm(direction)
-    # the closed fingers' wide side faces the push: tool x along the push direction
-    yaw = float(np.arctan2(direction[1], direction[0]) + np.pi)
-    yaw = (yaw + np.pi / 2) % np.pi - np.pi / 2
+    yaw = (push_yaw(block, target) + np.pi / 2) % np.pi - np.pi / 2
     behind = block[:2] - direction * (half + PADDLE_HALF + 0.03)
     end = target[:2] - direction * (half + PADDLE_HALF - 0.005)
     back = end - direction * 0.04
