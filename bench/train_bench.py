@@ -4,6 +4,8 @@
   zarr store in memory vs a naive loader that opens, decodes and aligns a bag per sample;
 - training step time at batch 64 (sim + real co-training, the packaged architecture) on the
   CPU, and on CUDA when torch sees one; the representation diagnostics' share of it;
+- training throughput (steps/s over two trainings) with two at once, sharing the cores
+  (``simhum study --trainings 2``), vs one at a time with every thread;
 - full action-sampling latency (encoder + Euler denoiser steps) in onnxruntime (CPU) vs torch
   eager on the same weights and noise.
 
@@ -41,6 +43,7 @@ from simhum_train.normalize import Normalizer
 from simhum_train.train import StageTrainer, to_device
 
 BATCH, HISTORY, CHUNK, IMAGE = 64, 2, 16, (64, 64)
+POOL_STEPS = 60  # steps of each training of the two-at-once comparison
 
 
 def timed(fn, seconds: float, min_runs: int = 3) -> list[float]:
@@ -122,6 +125,47 @@ def bench_training(store: Path, out: Path, device: str) -> tuple[float, float, i
     return step, diagnostics, trainer.stage.eval_every, trainer.save(FINAL)
 
 
+def bench_at_once(store: Path, out: Path) -> tuple[float, float]:
+    """Steps per second of two trainings one at a time (every thread) and two at once (their
+    share of the threads each, in their own processes), from the step times they log past
+    the first steps."""
+    from functools import partial
+
+    from simhum.training_pool import Training, run_trainings
+    from simhum_train.metrics import read_csv
+
+    rates = []
+    for at_once in (1, 2):
+        runs = [
+            Training(
+                f"{at_once}/{seed}",
+                partial(
+                    load_experiment,
+                    "cotrain_sim_real",
+                    [
+                        f"data.store={store}",
+                        f"out={out / str(at_once)}",
+                        f"seed={seed}",
+                        f"name=seed{seed}",
+                        f"model.history={HISTORY}",
+                        f"model.chunk_length={CHUNK}",
+                        f"stages.0.batch_size={BATCH}",
+                        f"stages.0.steps={POOL_STEPS}",
+                    ],
+                ),
+                POOL_STEPS,
+            )
+            for seed in (0, 1)
+        ]
+        run_trainings(runs, at_once)
+        logs = [run.make().out_dir / "cotrain" / "train.csv" for run in runs]
+        seconds = [
+            statistics.median(float(r["seconds"]) for r in read_csv(log)[10:]) for log in logs
+        ]
+        rates.append(sum(1 / s for s in seconds) if at_once == 2 else 1 / statistics.mean(seconds))
+    return rates[0], rates[1]
+
+
 def bench_sampling(checkpoint: Path, out: Path) -> tuple[float, float, str, float]:
     """Median seconds of one full action sample in onnxruntime and torch eager, the provider
     that ran, and their largest difference."""
@@ -198,6 +242,11 @@ def main() -> None:
             f"diagnostics      cpu {diagnostics * 1e3:8.0f} ms per evaluation (W2 + classifier, "
             f"sim-real) = {share:.1%} of training time at eval_every {every} | target < 10%: "
             f"{'PASS' if share < 0.1 else 'FAIL'}"
+        )
+        alone, together = bench_at_once(store, tmp / "pool")
+        print(
+            f"training         cpu one at a time {alone:5.2f} steps/s | two at once "
+            f"{together:5.2f} steps/s | {together / alone:.2f}x ({POOL_STEPS} steps each)"
         )
         if torch.cuda.is_available():
             cuda_step, *_ = bench_training(store, tmp / "cuda", "cuda")

@@ -1,7 +1,8 @@
 """``simhum study``: every method trained on every task and evaluated in closed loop, in and
 out of distribution, with a data-efficiency curve; resumable, with a progress display.
 
-    simhum study --preset study --tasks pick_place --no-curve   # one piece on a 2-core CPU
+    simhum study --preset study                   # the whole study, sized for 2 cores
+    simhum study --preset study_long --tasks pick_place --no-curve   # one piece, longer
     simhum study --preset gpu --workers 16        # larger, for a CUDA machine
     simhum study --preset smoke --out /tmp/smoke  # a tiny end-to-end check
     simhum study --preset cotraining              # the co-training analysis' methods
@@ -13,7 +14,8 @@ out of distribution, with a data-efficiency curve; resumable, with a progress di
    with N of them reads the first N of each task: ``data.episodes``);
 2. per task, each two-stage method's pre-training once, fine-tuned from that checkpoint for
    every real-demonstration count; the single-stage methods per count; each training its own
-   experiment folder (the packaged configs define the methods);
+   experiment folder (the packaged configs define the methods); ``--trainings N`` of them
+   at once, each in its own process with its share of the CPU threads (simhum.training_pool);
 3. ONNX export of every policy (parity-checked against torch);
 4. lock-step closed-loop evaluation of every policy on its variants with seeds
    EVAL_SEED_OFFSET + k, disjoint from every demonstration seed (checked before any work);
@@ -49,6 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from simhum.study_targets import binomial_se, target_checks
+from simhum.training_pool import Training, run_trainings
 from simhum.variants import VARIANTS, evaluation_seeds
 
 if TYPE_CHECKING:
@@ -87,11 +90,13 @@ class Preset:
     image_width: int  # the height follows the calibrated camera's aspect ratio
     pretrain_steps: int
     finetune_steps: int
-    single_steps: int  # single-stage methods: pretrain + finetune steps (the same compute)
+    single_steps: int  # single-stage methods mixing sources: pretrain + finetune steps
+    real_steps: int  # single-stage methods on real data alone (real_only)
     batch_size: int
     workers: int
     overrides: tuple[str, ...] = ()  # more experiment overrides (e.g. a smaller model)
     training_seeds: tuple[int, ...] = (0,)  # each policy trained once per seed
+    trainings: int = 1  # trainings at once, each with its share of the CPU threads
 
     @property
     def has_curve(self) -> bool:
@@ -124,18 +129,45 @@ TINY_MODEL = (
     "model.num_sampling_steps=4",
 )
 PRESETS = {
-    # The CPU study (2 cores) at the main job's recipe, the smallest budget at which a policy
-    # learned pick_place here (docs/learning_record.md): 96x72 images, 3200 pre-training and
-    # 2400 fine-tuning steps (single-stage methods 5600). Work: 2 tasks x 5 methods at 20 real
-    # demos, plus simhum and real_only at 5, 10, 40 on pick_place = 6 pre-trainings, 9
-    # fine-tunings, 7 single-stage trainings (80,000 steps), 16 exports, 1,120 evaluation
-    # episodes, 680 demonstrations. Measured on an Intel Xeon 2-core machine (2026-12-03):
-    # the pick_place table (`--tasks pick_place --no-curve`) 81 min, 0.154 s a training step
-    # with validation, 0.9 s a lock-step episode; the whole is about 3.8 h, over the 150
-    # minutes it should fit, so on 2 cores it runs in resumable pieces (--tasks, --methods,
-    # --no-curve, --curve-demos). At 600 + 600 steps (157 min for everything, 2026-12-02) no
-    # method learned either task.
+    # The CPU study (2 cores), sized to fit 150 minutes: 96x72 images, 2400 pre-training and
+    # 1800 fine-tuning steps, single-stage methods mixing sources 4200 (the same compute),
+    # real_only 1800 (a policy without pre-training: the fine-tuning's data and schedule),
+    # two trainings at once. Work: 2 tasks x 5 methods at 20 real demos, plus simhum and
+    # real_only at 5, 10, 40 on pick_place = 6 pre-trainings, 9 fine-tunings, 7 single-stage
+    # trainings (48,000 steps), 16 exports, 1,120 evaluation episodes, 680 demonstrations.
+    # Both cuts were chosen on validation episodes (docs/learning_record.md, 2026-12-04,
+    # session 22): real_only at 2400 and 5600 steps 0/30 each, SimHum at 2400 + 1800 12/30
+    # against 9/30 at 3200 + 2400. Projected on the Intel Xeon 2-core machine of that entry
+    # (two trainings at once 0.29 s a step each, 1.9 s a lock-step episode with one worker):
+    # about 122 min of training, 20 of evaluation, 6 of data and exports.
     "study": Preset(
+        tasks=("pick_place", "push"),
+        methods=METHODS,
+        variants=ALL_VARIANTS,
+        sim_episodes=150,
+        human_episodes=150,
+        real_demos=20,
+        curve_demos=(5, 10, 20, 40),
+        curve_methods=("simhum", "real_only"),
+        curve_tasks=("pick_place",),
+        curve_variants=("real",),
+        episodes=20,
+        image_width=96,
+        pretrain_steps=2400,
+        finetune_steps=1800,
+        single_steps=4200,
+        real_steps=1800,
+        batch_size=64,
+        workers=2,
+        trainings=2,
+    ),
+    # The study at the main job's recipe (3200 + 2400 steps, single-stage methods 5600,
+    # real_only too), which produced the results in docs/results/study.md (sessions 19-21, one
+    # training at a time, in resumable pieces): 80,000 steps, about 3.8 h on 2 cores one
+    # training at a time (the pick_place table 81 min, 0.154 s a training step with
+    # validation, 0.9 s a lock-step episode with two workers). At 600 + 600 steps
+    # (2026-12-02) no method learned either task.
+    "study_long": Preset(
         tasks=("pick_place", "push"),
         methods=METHODS,
         variants=ALL_VARIANTS,
@@ -151,11 +183,13 @@ PRESETS = {
         pretrain_steps=3200,
         finetune_steps=2400,
         single_steps=5600,
+        real_steps=5600,
         batch_size=64,
         workers=2,
+        trainings=2,
     ),
     # For one CUDA GPU and 16 cores (not measured here): 3 tasks, the curve on two tasks and
-    # every variant; 291,000 training steps (a few hours at ~30 ms a step), 6,750 evaluation
+    # every variant; 201,000 training steps (a few hours at ~30 ms a step), 6,750 evaluation
     # episodes (~20 min with 16 workers), 6,120 demonstrations (~10 min).
     "gpu": Preset(
         tasks=("pick_place", "push", "stack"),
@@ -173,6 +207,7 @@ PRESETS = {
         pretrain_steps=10_000,
         finetune_steps=3000,
         single_steps=13_000,
+        real_steps=3000,
         batch_size=128,
         workers=16,
     ),
@@ -198,8 +233,10 @@ PRESETS = {
         pretrain_steps=0,
         finetune_steps=0,
         single_steps=3000,
+        real_steps=3000,
         batch_size=64,
         workers=2,
+        trainings=2,
     ),
     # A tiny end-to-end check (the test's): a tiny model, a few episodes and steps.
     "smoke": Preset(
@@ -218,8 +255,10 @@ PRESETS = {
         pretrain_steps=3,
         finetune_steps=2,
         single_steps=5,
+        real_steps=5,
         batch_size=8,
         workers=2,
+        trainings=2,
         overrides=TINY_MODEL,
     ),
 }
@@ -436,7 +475,21 @@ def pretrain_config(
 
     exp = load_experiment(method, base_overrides(preset, paths, task, seed))
     stage = replace(exp.stages[0], steps=preset.pretrain_steps, batch_size=preset.batch_size)
-    return replace(exp, name=f"{method}-pretrain{seed_suffix(seed)}", stages=(stage,))
+    return replace(exp, name=pretrain_name(method, seed), stages=(stage,))
+
+
+def pretrain_name(method: str, seed: int) -> str:
+    """The experiment name of a two-stage method's shared pre-training."""
+    return f"{method}-pretrain{seed_suffix(seed)}"
+
+
+def policy_steps(preset: Preset, method: str) -> int:
+    """Optimiser steps of a policy's own training: its fine-tuning, its single stage on real
+    data alone, or its single stage mixing sources."""
+    stages = load_method(method).stages
+    if len(stages) == 2:
+        return preset.finetune_steps
+    return preset.real_steps if set(stages[0].domains) == {"real"} else preset.single_steps
 
 
 def policy_config(preset: Preset, paths: Paths, policy: Policy) -> ExperimentConfig:
@@ -451,12 +504,14 @@ def policy_config(preset: Preset, paths: Paths, policy: Policy) -> ExperimentCon
     ]
     exp = load_experiment(policy.method, overrides)
     if len(exp.stages) == 1:
-        stage = replace(exp.stages[0], steps=preset.single_steps, batch_size=preset.batch_size)
+        stage = replace(
+            exp.stages[0], steps=policy_steps(preset, policy.method), batch_size=preset.batch_size
+        )
     else:
         pretrain = pretrain_config(preset, paths, policy.method, policy.task, policy.seed)
         stage = replace(
             exp.stages[1],
-            steps=preset.finetune_steps,
+            steps=policy_steps(preset, policy.method),
             batch_size=preset.batch_size,
             init_from=str(pretrain.out_dir / pretrain.stages[0].name / BEST),
         )
@@ -470,16 +525,6 @@ def trained(exp: ExperimentConfig) -> bool:
 
     finals = [exp.out_dir / stage.name / FINAL for stage in exp.stages]
     return all(f.is_file() and written_by(f, exp) for f in finals)
-
-
-def train(exp: ExperimentConfig) -> bool:
-    """Run the experiment unless it is finished; True when it ran."""
-    from simhum_train.train import run_experiment
-
-    if trained(exp):
-        return False
-    run_experiment(exp)
-    return True
 
 
 def selected_checkpoint(exp: ExperimentConfig) -> Path:
@@ -690,11 +735,6 @@ class WorkItem:
     run: Callable[[], bool]
 
 
-def train_policy(preset: Preset, paths: Paths, policy: Policy) -> bool:
-    """Train a policy (its fine-tuning, for a two-stage method) unless it is trained."""
-    return train(policy_config(preset, paths, policy))
-
-
 def export_policy(preset: Preset, paths: Paths, policy: Policy) -> bool:
     """Export a trained policy unless it is exported."""
     return export(policy_config(preset, paths, policy), paths.model(policy))
@@ -707,22 +747,51 @@ def evaluate_policy(
     return evaluate(preset, paths, policy, variants, policy_config(preset, paths, policy).hash())
 
 
+def trainings(preset: Preset, paths: Paths) -> list[Training]:
+    """Every training of the study in plan order, a two-stage method's shared pre-training
+    before its first fine-tuning (which runs after it)."""
+    out: list[Training] = []
+    for policy in evaluation_plan(preset):
+        after = None
+        if len(load_method(policy.method).stages) == 2:
+            make = partial(pretrain_config, preset, paths, policy.method, policy.task, policy.seed)
+            after = f"{policy.task}/{pretrain_name(policy.method, policy.seed)}"
+            if after not in {t.label for t in out}:
+                out.append(Training(after, make, preset.pretrain_steps))
+        steps = policy_steps(preset, policy.method)
+        make = partial(policy_config, preset, paths, policy)
+        out.append(Training(f"{policy.task}/{policy.name}", make, steps, after))
+    return out
+
+
+def train_all(preset: Preset, paths: Paths) -> bool:
+    """Every training not finished yet, ``preset.trainings`` at a time; True when any ran.
+    A training after one that is not finished is not finished either."""
+    finished: set[str] = set()
+    todo = []
+    for t in trainings(preset, paths):
+        if (t.after is None or t.after in finished) and trained(t.make()):
+            finished.add(t.label)
+        else:
+            todo.append(t)
+    run_trainings(todo, preset.trainings)
+    return bool(todo)
+
+
 def work_items(preset: Preset, paths: Paths) -> list[WorkItem]:
-    """Every step of the study in order: data, then per policy its shared pre-training (the
-    first time), training, export and evaluation."""
-    items = [WorkItem("demonstrations and store", partial(build_data, preset, paths))]
-    pretrained: set[tuple[str, str, int]] = set()
+    """Every step of the study in order: data, every training, then per policy its export
+    and evaluation."""
+    count = len(trainings(preset, paths))
+    items = [
+        WorkItem("demonstrations and store", partial(build_data, preset, paths)),
+        WorkItem(
+            f"train {count} experiments, {preset.trainings} at a time",
+            partial(train_all, preset, paths),
+        ),
+    ]
     for policy, variants in evaluation_plan(preset).items():
         where = f"{policy.task}/{policy.name}"
-        shared = (policy.method, policy.task, policy.seed)
-        if len(load_method(policy.method).stages) == 2 and shared not in pretrained:
-            pretrained.add(shared)
-            pretrain = pretrain_config(preset, paths, *shared)
-            items.append(
-                WorkItem(f"train {policy.task}/{pretrain.name}", partial(train, pretrain))
-            )
         items += [
-            WorkItem(f"train {where}", partial(train_policy, preset, paths, policy)),
             WorkItem(f"export {where}", partial(export_policy, preset, paths, policy)),
             WorkItem(
                 f"evaluate {where}: {', '.join(variants)}",
@@ -851,7 +920,7 @@ def preset_sizes(preset: Preset) -> dict:
     """What a preset's rows were trained and evaluated at (data, steps, images, model), so
     that rows of one preset at other sizes are recognised."""
     keys = ("sim_episodes", "human_episodes", "episodes", "image_width", "pretrain_steps")
-    keys += ("finetune_steps", "single_steps", "batch_size")
+    keys += ("finetune_steps", "single_steps", "real_steps", "batch_size")
     return {**{k: getattr(preset, k) for k in keys}, "overrides": list(preset.overrides)}
 
 
@@ -1120,8 +1189,11 @@ def prepare(args: argparse.Namespace) -> Preset:
     )
     if args.workers is not None:
         preset = replace(preset, workers=args.workers)
-    if preset.workers < 1:
-        raise StudyError(f"--workers must be at least 1, got {preset.workers}")
+    if args.trainings is not None:
+        preset = replace(preset, trainings=args.trainings)
+    for flag in ("workers", "trainings"):
+        if getattr(preset, flag) < 1:
+            raise StudyError(f"--{flag} must be at least 1, got {getattr(preset, flag)}")
     if args.training_seeds is not None:
         seeds = tuple(args.training_seeds)
         if len(set(seeds)) != len(seeds) or min(seeds) < 0:
@@ -1142,8 +1214,9 @@ def command_line(args: argparse.Namespace) -> str:
         parts.append("--no-curve")
     if args.curve_demos:
         parts += ["--curve-demos", *map(str, args.curve_demos)]
-    if args.workers is not None:
-        parts += ["--workers", str(args.workers)]
+    for flag in ("workers", "trainings"):
+        if getattr(args, flag) is not None:
+            parts += [f"--{flag}", str(getattr(args, flag))]
     if args.training_seeds is not None:
         parts += ["--training-seeds", *map(str, args.training_seeds)]
     return " ".join([*parts, "--out", str(args.out), "--results-dir", str(args.results_dir)])
@@ -1183,6 +1256,9 @@ def add_study_command(commands: argparse._SubParsersAction) -> None:
         help="a subset of the data-efficiency curve's real-demonstration counts",
     )
     parser.add_argument("--workers", type=int, help="generation and evaluation processes")
+    parser.add_argument(
+        "--trainings", type=int, help="trainings at once (each with its share of the threads)"
+    )
     parser.add_argument(
         "--training-seeds",
         type=int,

@@ -31,8 +31,10 @@ from simhum.study import (
     pool_seeds,
     pretrain_config,
     select,
+    trainings,
     write_results,
 )
+from simhum.training_pool import Training, run_trainings
 from simhum.variants import evaluation_seeds
 from simhum_core.onnx_policy import CONTRACT_VERSION
 from simhum_train.experiment import CONFIG_DIR, ConfigError, load_experiment
@@ -423,3 +425,51 @@ def test_robot_demonstrations_are_dart_perturbed(smoke: Path) -> None:
     assert robot and human
     assert all(i.endswith("-dart") for i in robot), robot
     assert not any(i.endswith("-dart") for i in human)
+
+
+def pool_trainings(smoke: Path, out: Path) -> list[Training]:
+    """SimHum's pre-training (longer) and its fine-tuning on the smoke study's store."""
+    paths = Paths(out, out / "results")
+    out.mkdir()
+    (out / "store.zarr").symlink_to(smoke / "run" / "store.zarr")
+    preset = replace(
+        select(PRESETS["smoke"], None, ["simhum"], None, curve=False), pretrain_steps=30
+    )
+    return trainings(preset, paths)
+
+
+def test_a_fine_tuning_starts_after_its_pre_training(smoke: Path, tmp_path: Path) -> None:
+    pretrain, finetune = pool_trainings(smoke, tmp_path / "pool")
+    assert finetune.after == pretrain.label
+    run_trainings([pretrain, finetune], at_once=2)
+    pretrained = pretrain.make().out_dir / "pretrain" / "final.pt"
+    started = finetune.make().out_dir / "config.yaml"  # written as a training starts
+    assert started.stat().st_mtime_ns >= pretrained.stat().st_mtime_ns
+    origin = torch.load(finetune.make().out_dir / "finetune" / "final.pt", weights_only=True)
+    assert origin["origin"]["backbone"] == "backbone"
+
+
+def test_trainings_waiting_on_each_other_fail_before_any_work(smoke: Path, tmp_path: Path) -> None:
+    pretrain, finetune = pool_trainings(smoke, tmp_path / "pool")
+    cycle = [replace(pretrain, after=finetune.label), finetune]
+    with pytest.raises(ValueError, match="wait on each other"):
+        run_trainings(cycle, at_once=2)
+    assert not pretrain.make().out_dir.exists()
+
+
+def test_real_only_trains_the_fine_tunings_schedule(smoke: Path) -> None:
+    preset = replace(PRESETS["smoke"], finetune_steps=2, single_steps=5, real_steps=3)
+    paths = Paths(smoke / "run", smoke / "results")
+    steps = {
+        m: policy_config(preset, paths, Policy(m, "pick_place", 2)).stages[0].steps
+        for m in METHODS
+    }
+    assert steps == {
+        "real_only": 3,
+        "sim_to_real": 2,
+        "human_to_real": 2,
+        "cotrain_sim_real": 5,
+        "simhum": 2,
+    }
+    planned = {t.label: t.steps for t in trainings(preset, paths)}
+    assert planned["pick_place/real_only-r2"] == 3 and planned["pick_place/simhum-r2"] == 2
