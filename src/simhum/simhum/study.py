@@ -128,65 +128,49 @@ TINY_MODEL = (
     "model.chunk_length=4",
     "model.num_sampling_steps=4",
 )
+# The CPU study (2 cores), sized to fit 150 minutes: 96x72 images, 2400 pre-training and
+# 1800 fine-tuning steps, single-stage methods mixing sources 4200 (the same compute),
+# real_only 1800 (a policy without pre-training: the fine-tuning's data and schedule),
+# two trainings at once. Work: 2 tasks x 5 methods at 20 real demos, plus simhum and
+# real_only at 5, 10, 40 on pick_place = 6 pre-trainings, 9 fine-tunings, 7 single-stage
+# trainings (48,000 steps), 16 exports, 1,120 evaluation episodes, 680 demonstrations.
+# Both cuts were chosen on validation episodes (docs/learning_record.md, 2026-12-04,
+# session 22): real_only at 2400 and 5600 steps 0/30 each, SimHum at 2400 + 1800 12/30
+# against 9/30 at 3200 + 2400. Projected on the Intel Xeon 2-core machine of that entry
+# (two trainings at once 0.29 s a step each, 1.9 s a lock-step episode with one worker):
+# about 122 min of training, 20 of evaluation, 6 of data and exports. Measured piece: the
+# pick_place table (`--tasks pick_place --no-curve`) 60.3 min (81.2 at study_long).
+STUDY = Preset(
+    tasks=("pick_place", "push"),
+    methods=METHODS,
+    variants=ALL_VARIANTS,
+    sim_episodes=150,
+    human_episodes=150,
+    real_demos=20,
+    curve_demos=(5, 10, 20, 40),
+    curve_methods=("simhum", "real_only"),
+    curve_tasks=("pick_place",),
+    curve_variants=("real",),
+    episodes=20,
+    image_width=96,
+    pretrain_steps=2400,
+    finetune_steps=1800,
+    single_steps=4200,
+    real_steps=1800,
+    batch_size=64,
+    workers=2,
+    trainings=2,
+)
 PRESETS = {
-    # The CPU study (2 cores), sized to fit 150 minutes: 96x72 images, 2400 pre-training and
-    # 1800 fine-tuning steps, single-stage methods mixing sources 4200 (the same compute),
-    # real_only 1800 (a policy without pre-training: the fine-tuning's data and schedule),
-    # two trainings at once. Work: 2 tasks x 5 methods at 20 real demos, plus simhum and
-    # real_only at 5, 10, 40 on pick_place = 6 pre-trainings, 9 fine-tunings, 7 single-stage
-    # trainings (48,000 steps), 16 exports, 1,120 evaluation episodes, 680 demonstrations.
-    # Both cuts were chosen on validation episodes (docs/learning_record.md, 2026-12-04,
-    # session 22): real_only at 2400 and 5600 steps 0/30 each, SimHum at 2400 + 1800 12/30
-    # against 9/30 at 3200 + 2400. Projected on the Intel Xeon 2-core machine of that entry
-    # (two trainings at once 0.29 s a step each, 1.9 s a lock-step episode with one worker):
-    # about 122 min of training, 20 of evaluation, 6 of data and exports.
-    "study": Preset(
-        tasks=("pick_place", "push"),
-        methods=METHODS,
-        variants=ALL_VARIANTS,
-        sim_episodes=150,
-        human_episodes=150,
-        real_demos=20,
-        curve_demos=(5, 10, 20, 40),
-        curve_methods=("simhum", "real_only"),
-        curve_tasks=("pick_place",),
-        curve_variants=("real",),
-        episodes=20,
-        image_width=96,
-        pretrain_steps=2400,
-        finetune_steps=1800,
-        single_steps=4200,
-        real_steps=1800,
-        batch_size=64,
-        workers=2,
-        trainings=2,
-    ),
+    "study": STUDY,
     # The study at the main job's recipe (3200 + 2400 steps, single-stage methods 5600,
     # real_only too), which produced the results in docs/results/study.md (sessions 19-21, one
     # training at a time, in resumable pieces): 80,000 steps, about 3.8 h on 2 cores one
     # training at a time (the pick_place table 81 min, 0.154 s a training step with
     # validation, 0.9 s a lock-step episode with two workers). At 600 + 600 steps
     # (2026-12-02) no method learned either task.
-    "study_long": Preset(
-        tasks=("pick_place", "push"),
-        methods=METHODS,
-        variants=ALL_VARIANTS,
-        sim_episodes=150,
-        human_episodes=150,
-        real_demos=20,
-        curve_demos=(5, 10, 20, 40),
-        curve_methods=("simhum", "real_only"),
-        curve_tasks=("pick_place",),
-        curve_variants=("real",),
-        episodes=20,
-        image_width=96,
-        pretrain_steps=3200,
-        finetune_steps=2400,
-        single_steps=5600,
-        real_steps=5600,
-        batch_size=64,
-        workers=2,
-        trainings=2,
+    "study_long": replace(
+        STUDY, pretrain_steps=3200, finetune_steps=2400, single_steps=5600, real_steps=5600
     ),
     # For one CUDA GPU and 16 cores (not measured here): 3 tasks, the curve on two tasks and
     # every variant; 201,000 training steps (a few hours at ~30 ms a step), 6,750 evaluation
