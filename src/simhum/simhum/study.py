@@ -50,7 +50,7 @@ from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from simhum.study_targets import binomial_se, target_checks
+from simhum.study_targets import binomial_se, points, target_checks
 from simhum.training_pool import Training, run_trainings
 from simhum.variants import VARIANTS, evaluation_seeds
 
@@ -874,10 +874,10 @@ def run_study(preset_name: str, preset: Preset, paths: Paths, command: str) -> i
 def percent(row: dict) -> str:
     """'55 ± 11' (%): a success rate with its standard error, then each training seed's
     when there are several: '35 ± 22 (10, 60)'."""
-    text = f"{100 * row['success_rate']:.0f} ± {100 * row['success_rate_se']:.0f}"
+    text = f"{points(row['success_rate'])} ± {points(row['success_rate_se'])}"
     per_seed = row.get("seed_success_rates", [])
     if len(per_seed) > 1:
-        text += " (" + ", ".join(f"{100 * r:.0f}" for r in per_seed) + ")"
+        text += " (" + ", ".join(points(r) for r in per_seed) + ")"
     return text
 
 

@@ -32,7 +32,7 @@ class Rate:
     se: float
 
     def __str__(self) -> str:
-        return f"{100 * self.value:.0f} ± {100 * self.se:.0f} %"
+        return f"{points(self.value)} ± {points(self.se)} %"
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,12 @@ class Check:
     target: str
     measured: str
     met: bool
+
+
+def points(fraction: float) -> str:
+    """A fraction as whole percentage points, halves rounded up: 0.425 -> '43' (format's
+    round-half-even on binary floats would print '42', and 0.575 as '57')."""
+    return str(math.floor(100 * fraction + 0.5 + 1e-9))
 
 
 def binomial_se(rate: float, episodes: int) -> float:

@@ -186,7 +186,7 @@ def test_training_seeds_are_pooled_with_their_spread() -> None:
     # the seeds' spread (sd 0.318 / sqrt 2) exceeds the pooled binomial SE (0.077)
     assert pooled["success_rate_se"] == pytest.approx(0.225, abs=1e-3)
     assert pooled["training_seeds"] == [0, 1] and pooled["wasserstein"] == 1.5
-    assert percent(pooled) == "38 ± 22 (15, 60)"
+    assert percent(pooled) == "38 ± 23 (15, 60)"  # 37.5 ± 22.5, halves up
     # seeds that agree: the binomial SE over the 20 scenes both played, not over 40 episodes
     (close,) = pool_seeds([row(0, 0.5), row(1, 0.5)])
     assert close["success_rate_se"] == pytest.approx((0.25 / 20) ** 0.5)

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from simhum.study_targets import OOD_VARIANTS, Rate, margin_in_se, target_checks
+from simhum.study_targets import OOD_VARIANTS, Rate, margin_in_se, points, target_checks
 
 TASK = "pick_place"
 
@@ -73,3 +73,10 @@ def test_no_success_at_all_meets_no_ratio_and_missing_rows_are_not_checked() -> 
     assert not checks["pick_place: OOD success SimHum / real-only >= 2x"]  # 0 / 0
     assert not any("10 real demos" in target for target in checks)  # no curve rows
     assert target_checks(rows, ("push",), 20) == []
+
+
+def test_points_round_halves_up() -> None:
+    # pooled seeds give half percents (17/40 = 42.5 %); format's rounding printed 42 and 57
+    assert [points(k / 40) for k in (17, 23, 15, 1)] == ["43", "58", "38", "3"]
+    assert [points(p) for p in (0.0, 1.0, 1 / 60, 0.584)] == ["0", "100", "2", "58"]
+    assert str(Rate(0.425, 0.075)) == "43 ± 8 %"
