@@ -112,6 +112,8 @@ class Preset:
 METHODS = ("real_only", "sim_to_real", "human_to_real", "cotrain_sim_real", "simhum")
 # The co-training analysis' methods (arXiv 2604.13645) over the same sim + real data.
 COTRAINING_METHODS = ("cotrain", "cotrain_ot", "cotrain_adda", "cotrain_cfg", "cfg_adda")
+# Ablations of SimHum, trained like the study's methods (``--methods``).
+ABLATION_METHODS = ("simhum_no_human",)
 # A co-trained policy's diagnostics that its study rows carry (the sim-real pair of eval.csv).
 DIAGNOSTIC_KEYS = ("wasserstein", "classifier_accuracy")
 ALL_VARIANTS = tuple(VARIANTS)

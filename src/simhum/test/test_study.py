@@ -13,6 +13,7 @@ import torch
 from simhum.cli import main as simhum
 from simhum.evaluate import EVAL_SEED_OFFSET
 from simhum.study import (
+    ABLATION_METHODS,
     COTRAINING_METHODS,
     DIAGNOSTIC_KEYS,
     METHODS,
@@ -398,7 +399,7 @@ def test_every_packaged_baseline_config_loads() -> None:
     the study's methods; each loads, is named as its file (so runs never share a folder),
     trains from scratch, stage after stage, and ends on the real domain it is evaluated in."""
     packaged = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem != "base")
-    assert packaged == sorted(METHODS + COTRAINING_METHODS)
+    assert packaged == sorted(METHODS + COTRAINING_METHODS + ABLATION_METHODS)
     hashes = set()
     for name in packaged:
         experiment = load_experiment(name)
