@@ -6,6 +6,7 @@ out of distribution, with a data-efficiency curve; resumable, with a progress di
     simhum study --preset gpu --workers 16        # larger, for a CUDA machine
     simhum study --preset smoke --out /tmp/smoke  # a tiny end-to-end check
     simhum study --preset cotraining              # the co-training analysis' methods
+    simhum study --preset ablation --training-seeds 0 1 2   # SimHum without human data
     simhum study --preset study --methods simhum real_only --tasks pick_place
 
 1. demonstrations into one episode folder and one store: simulation (whole placement grid,
@@ -21,7 +22,8 @@ out of distribution, with a data-efficiency curve; resumable, with a progress di
    EVAL_SEED_OFFSET + k, disjoint from every demonstration seed (checked before any work);
 5. results: study.json (one row per method, task, variant and real-demonstration count,
    pooled over the training seeds; rows of other presets' methods already there are kept),
-   <preset>.md (tables with standard errors, wall time, the command) and plots. A policy
+   <preset>.md (tables with standard errors, SimHum's paired differences to every other
+   method on the same episodes, wall time, the command) and plots. A policy
    co-trained on sim and real data also reports its representation's sim-real alignment
    (2-Wasserstein distance) and discernibility (held-out domain-classifier accuracy) at the
    selected checkpoint.
@@ -50,7 +52,17 @@ from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from simhum.study_targets import binomial_se, points, target_checks
+from simhum.study_targets import (
+    OOD_MEAN,
+    SIMHUM,
+    binomial_se,
+    difference_in_se,
+    paired_difference,
+    paired_rows,
+    points,
+    signed_points,
+    target_checks,
+)
 from simhum.training_pool import Training, run_trainings
 from simhum.variants import VARIANTS, evaluation_seeds
 
@@ -197,6 +209,9 @@ PRESETS = {
         batch_size=128,
         workers=16,
     ),
+    # SimHum against its ablation without the human half of the pre-training, at the study's
+    # sizes (run in the study's work folder, SimHum's trainings and evaluations are reused).
+    "ablation": replace(STUDY, methods=("simhum", *ABLATION_METHODS), curve_methods=()),
     # The co-training analysis' methods on pick_place with 10 proxy-real and 150 sim
     # demonstrations (no human data), each one stage of the base model at 96x72 (the
     # resolution the learning probes used). 3000 steps: at 1500 no method learned
@@ -566,7 +581,8 @@ def write_json(path: Path, data: object) -> None:
 
 
 def finished_result(path: Path, config_hash: str, episodes: int) -> dict | None:
-    """A result file's row when it holds ``episodes`` episodes of this policy's config."""
+    """A result file's row when it holds ``episodes`` episodes of this policy's config (one
+    written before per-episode successes were stored counts too: delete it to redo it)."""
     if not path.is_file():
         return None
     row = json.loads(path.read_text())
@@ -599,6 +615,7 @@ def evaluate(
             "training_seed": policy.seed,
             "episode_length_s": summary["episode_length_s"],
             "seeds": [seeds.start, seeds.stop - 1],
+            "successes": [o["success"] for o in summary["outcomes"]],  # per seed, in order
             "config_hash": config_hash,
         }
         write_json(paths.result(policy, variant), row)
@@ -787,12 +804,14 @@ def work_items(preset: Preset, paths: Paths) -> list[WorkItem]:
     return items
 
 
-def run_items(items: list[WorkItem], timings_path: Path) -> dict[str, float]:
+def run_items(items: list[WorkItem], timings_path: Path) -> tuple[dict[str, float], list[str]]:
     """Run the steps with a progress bar, recording the seconds of those that did work;
-    returns the seconds of every step done so far (over resumed runs too)."""
+    returns the seconds of every step done so far (over resumed runs too) and the labels of
+    the steps that did work in this run."""
     from tqdm import tqdm
 
     timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    ran = []
     with tqdm(items, desc="study", unit="step") as bar:
         for item in bar:
             bar.set_postfix_str(item.label)
@@ -801,9 +820,21 @@ def run_items(items: list[WorkItem], timings_path: Path) -> dict[str, float]:
             if item.run():
                 timings[item.label] = round(time.monotonic() - start, 1)
                 write_json(timings_path, timings)
+                ran.append(item.label)
             else:
                 tqdm.write("(done already)")
-    return timings
+    return timings, ran
+
+
+def work_done(labels: list[str]) -> str:
+    """What a run did, from the labels of its steps that did work: 'data, trainings,
+    2 exports, 2 policies evaluated'."""
+    parts = ["data"] if any(label.startswith("demonstrations") for label in labels) else []
+    parts += ["trainings"] if any(label.startswith("train ") for label in labels) else []
+    for prefix, what in (("export ", "exports"), ("evaluate ", "policies evaluated")):
+        if count := sum(label.startswith(prefix) for label in labels):
+            parts.append(f"{count} {what}")
+    return ", ".join(parts) or "results only"
 
 
 def collect_rows(preset: Preset, paths: Paths) -> list[dict]:
@@ -822,7 +853,8 @@ def pool_seeds(rows: list[dict]) -> list[dict]:
     training seeds: their episodes pooled, the standard error the larger of the binomial one
     over the distinct evaluation scenes (every seed plays the same seeds, so k seeds' episodes
     are not k times as many independent draws) and the seeds' spread (sd / sqrt(k), k >= 2);
-    the seeds' rates and mean diagnostics kept."""
+    the seeds' rates, mean diagnostics and, where every seed's result has them, per-episode
+    successes (one list per training seed, in evaluation-seed order) kept."""
     import numpy as np
 
     groups: dict[tuple, list[dict]] = {}
@@ -853,6 +885,11 @@ def pool_seeds(rows: list[dict]) -> list[dict]:
                 "seed_success_rates": rates,
                 "seeds": group[0]["seeds"],
                 "config_hashes": [r["config_hash"] for r in group],
+                **(
+                    {"successes": [r["successes"] for r in group]}
+                    if all("successes" in r for r in group)
+                    else {}
+                ),
             }
         )
     return pooled
@@ -862,9 +899,13 @@ def run_study(preset_name: str, preset: Preset, paths: Paths, command: str) -> i
     """The whole study, then its results; returns 0."""
     started = time.monotonic()
     paths.out.mkdir(parents=True, exist_ok=True)
-    timings = run_items(work_items(preset, paths), paths.timings)
+    timings, ran = run_items(work_items(preset, paths), paths.timings)
     rows = collect_rows(preset, paths)
-    wall = {"this_run_s": time.monotonic() - started, "all_steps_s": sum(timings.values())}
+    wall = {
+        "this_run_s": time.monotonic() - started,
+        "all_steps_s": sum(timings.values()),
+        "did": work_done(ran),
+    }
     write_results(preset_name, preset, rows, wall, command, paths.results)
     print(f"results: {paths.results / f'{preset_name}.md'}, {paths.results / 'study.json'}")
     return 0
@@ -956,12 +997,31 @@ def shown(preset_name: str, preset: Preset, index: dict) -> Preset:
     )
 
 
+def record_run(out: Path, preset_name: str, command: str, wall: dict) -> list[dict]:
+    """Add this run to ``out``/runs.json (every run that wrote these results, oldest first:
+    the date, wall time, command and what it did); returns every run."""
+    path = out / "runs.json"
+    runs = json.loads(path.read_text()) if path.is_file() else []
+    runs.append(
+        {
+            "preset": preset_name,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "wall_min": round(wall["this_run_s"] / 60, 1),
+            "command": command,
+            "did": wall.get("did", "results only"),
+        }
+    )
+    write_json(path, runs)
+    return runs
+
+
 def write_results(
     preset_name: str, preset: Preset, rows: list[dict], wall: dict, command: str, out: Path
 ) -> None:
     """study.json (these rows merged into any earlier ones), <preset>.md (tables, wall time,
     command) and the plots."""
     out.mkdir(parents=True, exist_ok=True)
+    runs = record_run(out, preset_name, command, wall)
     rows = [{**r, "preset": preset_name, "sizes": preset_sizes(preset)} for r in rows]
     merged = merged_rows(out / "study.json", rows)
     write_json(out / "study.json", merged)
@@ -1039,6 +1099,13 @@ def write_results(
             ["target", "measured", "met"],
             [[c.target, c.measured, "yes" if c.met else "**no**"] for c in checks],
         )
+    lines += paired_tables(preset, index)
+    lines += ["", "## Runs that wrote these results", ""]
+    lines += [
+        f"- {r['date']}, {r['wall_min']:.1f} min ({r['did']}): `{r['command']}`"
+        for r in runs
+        if r["preset"] == preset_name
+    ]
     diagnosed = [r for r in rows if "wasserstein" in r and r["variant"] == "real"]
     if diagnosed:
         lines += ["", "## Representation diagnostics (f(o), sim vs real, selected checkpoint)", ""]
@@ -1065,6 +1132,42 @@ def write_results(
         lines += ["", f"![success against alignment]({preset_name}_diagnostics.png)"]
     plot_success(preset, index, out / f"{preset_name}_success.png")
     (out / f"{preset_name}.md").write_text("\n".join(lines) + "\n")
+
+
+def paired_tables(preset: Preset, index: dict) -> list[str]:
+    """Per task, SimHum minus every other shown method on the same episodes (same training
+    seed, same evaluation scene), per variant and over the OOD variants; empty unless some
+    rows hold per-episode successes."""
+    labels = [*preset.variants, OOD_MEAN]
+    others = [m for m in preset.methods if m != SIMHUM]
+    lines: list[str] = []
+    for task in preset.tasks if SIMHUM in preset.methods else ():
+        ours = {
+            label: paired_rows(index, SIMHUM, task, preset.real_demos, label) for label in labels
+        }
+        table = []
+        for method in others:
+            cells = []
+            for label in labels:
+                theirs = paired_rows(index, method, task, preset.real_demos, label)
+                d = paired_difference(ours[label], theirs)
+                cells.append(f"{signed_points(d)} ({difference_in_se(d):+.1f} SE)" if d else "-")
+            if any(c != "-" for c in cells):
+                table.append([method, *cells])
+        if table:
+            lines += ["", f"## {task}: SimHum minus each method on the same episodes", ""]
+            lines += markdown_table(["method", *labels], table)
+    if lines:
+        lines = [
+            "",
+            "Paired differences (percentage points ± standard error, and in standard errors): "
+            "each episode of SimHum against the same training seed's and evaluation scene's "
+            "episode of the other method; the standard error is the larger of the scenes' and "
+            "the training seeds' spread. '-': a result without per-episode outcomes (evaluated "
+            "before they were stored).",
+            *lines,
+        ]
+    return lines
 
 
 def plot_diagnostics(rows: list[dict], path: Path) -> None:

@@ -3,8 +3,10 @@
 Each check compares success rates of study.json rows (method, task, variant, real_demos);
 "above by more than 2 standard errors" uses the standard error of the difference,
 sqrt(se_a^2 + se_b^2), and an out-of-distribution mean is the plain mean of the OOD
-variants with its standard error sqrt(sum se^2) / k. A check whose rows the study did not
-produce is left out.
+variants with its standard error sqrt(sum se^2) / k. Where both rows hold per-episode
+successes, the margin is also checked on the paired difference (same training seed, same
+evaluation scene; ``paired_difference``). A check whose rows the study did not produce is
+left out.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ BASELINES = ("real_only", "sim_to_real", "human_to_real", "cotrain_sim_real")
 SIM_PRETRAINED, HUMAN_PRETRAINED = ("sim_to_real", SIMHUM), "human_to_real"
 IN_DISTRIBUTION, OUTER_GRID = "real", "outer_grid"
 OOD_VARIANTS = ("real_ood_background", "real_ood_distractors", "real_ood_lighting")
+OOD_MEAN = "OOD mean"
 ID_TARGET, OOD_TARGET, OOD_RATIO, MARGIN_SE = 0.70, 0.50, 2.0, 2.0
 FEW_DEMOS, MANY_DEMOS = 10, 40
 
@@ -79,6 +82,54 @@ def margin_in_se(a: Rate, b: Rate) -> float:
     return (a.value - b.value) / se
 
 
+def paired_difference(ours: list[dict], theirs: list[dict]) -> Rate | None:
+    """Mean success difference ``ours`` - ``theirs`` over the same episodes: each list is a
+    method's rows of the variants compared (one, or the OOD variants for their mean), with
+    per-episode ``successes`` of the same training seeds and evaluation seeds. Standard error:
+    the larger of the scenes' (sd of each scene's seed-mean difference / sqrt(scenes)) and
+    the training seeds' spread (sd of each seed's mean difference / sqrt(seeds), 2 or more),
+    as for a pooled rate. None unless both hold comparable successes over 2+ scenes."""
+    import numpy as np
+
+    if not ours or len(ours) != len(theirs):
+        return None
+    for a, b in zip(ours, theirs, strict=True):
+        same = ("successes" in a and "successes" in b) and all(
+            a.get(k) == b.get(k) for k in ("variant", "training_seeds", "seeds")
+        )
+        if not same:
+            return None
+    diff = np.array([a["successes"] for a in ours], float) - np.array(
+        [b["successes"] for b in theirs], float
+    )  # variant x training seed x scene
+    scenes = diff.mean(axis=1).ravel()
+    if scenes.size < 2:
+        return None
+    se = float(np.std(scenes, ddof=1) / np.sqrt(scenes.size))
+    per_seed = diff.mean(axis=(0, 2))
+    if per_seed.size > 1:
+        se = max(se, float(np.std(per_seed, ddof=1) / np.sqrt(per_seed.size)))
+    return Rate(float(diff.mean()), se)
+
+
+def difference_in_se(d: Rate) -> float:
+    """How many standard errors a difference lies above zero (inf when exact and > 0)."""
+    if d.se == 0:
+        return math.inf if d.value > 0 else 0.0
+    return d.value / d.se
+
+
+def signed_points(d: Rate) -> str:
+    """A difference in percentage points with its sign and standard error: '+12 ± 8'."""
+    return f"{'-' if d.value < 0 else '+'}{points(abs(d.value))} ± {points(d.se)}"
+
+
+def paired_rows(index: Mapping[Key, dict], method: str, task: str, demos: int, label: str):
+    """A method's rows compared under ``label``: one variant, or 'OOD mean' (the OOD ones)."""
+    variants = OOD_VARIANTS if label == OOD_MEAN else (label,)
+    return [index[method, task, demos, v] for v in variants if (method, task, demos, v) in index]
+
+
 def task_checks(index: Mapping[Key, dict], task: str, demos: int) -> list[Check]:
     """SimHum's targets on one task at the table's count of real demonstrations."""
     checks = []
@@ -114,6 +165,25 @@ def task_checks(index: Mapping[Key, dict], task: str, demos: int) -> list[Check]
                     f"{task}: SimHum above every baseline by > 2 SE, {label}",
                     f"closest {closest} {others[closest]}: {margins[closest]:+.1f} SE",
                     margins[closest] > MARGIN_SE,
+                )
+            )
+    for label in (IN_DISTRIBUTION, OOD_MEAN):
+        ours = paired_rows(index, SIMHUM, task, demos, label)
+        diffs = {
+            m: paired_difference(ours, paired_rows(index, m, task, demos, label))
+            for m in BASELINES
+        }
+        diffs = {m: d for m, d in diffs.items() if d is not None}
+        if diffs:
+            margins = {m: difference_in_se(d) for m, d in diffs.items()}
+            closest = min(margins, key=margins.get)
+            checks.append(
+                Check(
+                    f"{task}: SimHum above every baseline by > 2 SE of the paired difference, "
+                    f"{'in distribution' if label == IN_DISTRIBUTION else label}",
+                    f"closest {closest}: {signed_points(diffs[closest])} points, "
+                    f"{margins[closest]:+.1f} SE ({len(diffs)} of {len(BASELINES)} paired)",
+                    margins[closest] > MARGIN_SE and len(diffs) == len(BASELINES),
                 )
             )
     real_ood = ood_mean(index, REAL_ONLY, task, demos)

@@ -136,6 +136,11 @@ def test_the_smoke_study_writes_every_row_of_the_contract(smoke: Path) -> None:
     assert "simhum study --preset smoke" in report and "Wall time" in report
     for plot in ("smoke_success.png", "smoke_data_efficiency.png", "smoke_diagnostics.png"):
         assert (smoke / "results" / plot).stat().st_size > 0
+    # each episode's outcome, in evaluation-seed order, one list per training seed
+    for row in rows:
+        (successes,) = row["successes"]
+        assert len(successes) == preset.episodes
+        assert sum(successes) / preset.episodes == row["success_rate"]
     # the sim + real co-trained policy reports its representation's diagnostics
     for row in rows:
         diagnosed = row["method"] in {"cotrain_sim_real", "simhum"}  # sim + real last stage
@@ -293,6 +298,41 @@ def test_the_report_shows_every_preset_method_study_json_holds(tmp_path: Path) -
     assert len(json.loads((tmp_path / "study.json").read_text())) == 3 * len(preset.variants) + 1
 
 
+def test_the_report_pairs_simhum_with_each_method_on_the_same_episodes(tmp_path: Path) -> None:
+    preset = select(PRESETS["ablation"], ["pick_place"], None, ["real", "outer_grid"])
+
+    def row(method: str, variant: str, per_seed: list[list[int]]) -> dict:
+        flat = [s for seed in per_seed for s in seed]
+        return dict.fromkeys(ROW_KEYS, 0.0) | {
+            "method": method,
+            "task": "pick_place",
+            "variant": variant,
+            "real_demos": preset.real_demos,
+            "episodes": len(flat),
+            "success_rate": sum(flat) / len(flat),
+            "training_seeds": [0, 1],
+            "seeds": [100000, 100003],
+            "successes": [[bool(s) for s in seed] for seed in per_seed],
+        }
+
+    rows = [
+        row("simhum", "real", [[1, 1, 0, 1], [1, 0, 1, 1]]),
+        row("simhum_no_human", "real", [[0, 1, 0, 1], [0, 0, 0, 0]]),
+        row("simhum", "outer_grid", [[1, 1, 1, 1], [1, 1, 1, 1]]),
+        row("simhum_no_human", "outer_grid", [[1, 1, 1, 1], [1, 1, 1, 1]]),
+    ]
+    unpaired = {k: v for k, v in rows[-1].items() if k != "successes"}
+    wall = {"this_run_s": 1.0, "all_steps_s": 1.0}
+    write_results("ablation", preset, [*rows[:3], unpaired], wall, "cmd", tmp_path)
+    report = (tmp_path / "ablation.md").read_text()
+    assert "## pick_place: SimHum minus each method on the same episodes" in report
+    # real: +50 ± 25 points; outer grid: a result without outcomes; the OOD mean: not run
+    assert "| simhum_no_human | +50 ± 25 (+2.0 SE) | - | - |" in report
+    write_results("ablation", preset, rows, wall, "cmd", tmp_path)
+    report = (tmp_path / "ablation.md").read_text()
+    assert "| simhum_no_human | +50 ± 25 (+2.0 SE) | +0 ± 0 (+0.0 SE) | - |" in report
+
+
 def test_the_report_shows_every_preset_task_study_json_holds(tmp_path: Path) -> None:
     preset = PRESETS["study"]
 
@@ -364,6 +404,12 @@ def test_a_rerun_skips_every_finished_step(smoke: Path, capsys) -> None:
     steps = out.count("--- study: ")
     assert steps > 0 and out.count("(done already)") == steps
     assert {path: path.stat().st_mtime_ns for path in outputs} == before
+    # both runs are on record, with what each did
+    runs = [line for line in (smoke / "results" / "smoke.md").read_text().splitlines()]
+    runs = [line for line in runs if line.startswith("- ") and "simhum study" in line]
+    count = len(evaluation_plan(PRESETS["smoke"]))
+    assert f"(data, trainings, {count} exports, {count} policies evaluated)" in runs[-2]
+    assert "(results only)" in runs[-1] and len(runs) == 2
 
 
 def test_data_episodes_keeps_the_first_episodes_of_a_domain(smoke: Path) -> None:

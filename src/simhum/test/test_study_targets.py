@@ -7,7 +7,17 @@ import math
 
 import pytest
 
-from simhum.study_targets import OOD_VARIANTS, Rate, margin_in_se, points, target_checks
+from simhum.study_targets import (
+    BASELINES,
+    OOD_VARIANTS,
+    Rate,
+    difference_in_se,
+    margin_in_se,
+    paired_difference,
+    points,
+    signed_points,
+    target_checks,
+)
 
 TASK = "pick_place"
 
@@ -80,3 +90,56 @@ def test_points_round_halves_up() -> None:
     assert [points(k / 40) for k in (17, 23, 15, 1)] == ["43", "58", "38", "3"]
     assert [points(p) for p in (0.0, 1.0, 1 / 60, 0.584)] == ["0", "100", "2", "58"]
     assert str(Rate(0.425, 0.075)) == "43 ± 8 %"
+
+
+def outcomes(method: str, variant: str, per_seed: list[list[int]]) -> dict:
+    """A pooled row with per-episode successes of training seeds 0.. on scenes 100000.."""
+    flat = [s for seed in per_seed for s in seed]
+    return row(method, variant, sum(flat), n=len(flat)) | {
+        "training_seeds": list(range(len(per_seed))),
+        "seeds": [100000, 100000 + len(per_seed[0]) - 1],
+        "successes": [[bool(s) for s in seed] for seed in per_seed],
+    }
+
+
+def test_the_paired_difference_takes_the_larger_of_scene_and_seed_spread() -> None:
+    ours = outcomes("simhum", "real", [[1, 1, 0, 1], [1, 0, 1, 1]])
+    theirs = outcomes("cotrain_sim_real", "real", [[0, 1, 0, 1], [0, 0, 0, 0]])
+    d = paired_difference([ours], [theirs])
+    # differences: seed 0 [1, 0, 0, 0], seed 1 [1, 0, 1, 1]: mean 0.5; scenes' seed means
+    # [1, 0, .5, .5] give 0.204, the seeds' means [.25, .75] give 0.25: the larger
+    assert d.value == pytest.approx(0.5) and d.se == pytest.approx(0.25)
+    assert difference_in_se(d) == pytest.approx(2.0) and signed_points(d) == "+50 ± 25"
+    assert signed_points(paired_difference([theirs], [ours])) == "-50 ± 25"
+    # one training seed: the scenes' spread alone
+    one = paired_difference(
+        [outcomes("a", "real", [[1, 1, 0]])], [outcomes("b", "real", [[0, 1, 1]])]
+    )
+    assert one.value == 0.0 and one.se == pytest.approx(1 / math.sqrt(3))  # [1, 0, -1]
+
+
+def test_a_paired_difference_needs_the_same_episodes() -> None:
+    ours = outcomes("simhum", "real", [[1, 1, 0, 1], [1, 0, 1, 1]])
+    assert paired_difference([ours], [outcomes("x", "real", [[0, 1, 0, 1]])]) is None  # seeds
+    assert paired_difference([ours], [outcomes("x", "outer_grid", [[0] * 4] * 2)]) is None
+    unpaired = {k: v for k, v in ours.items() if k != "successes"}
+    assert paired_difference([ours], [unpaired | {"method": "x"}]) is None
+    assert (
+        paired_difference([outcomes("a", "real", [[1]])], [outcomes("b", "real", [[0]])]) is None
+    )
+
+
+def test_the_margin_is_checked_on_the_paired_difference_where_outcomes_exist() -> None:
+    rows = study(simhum_id=18, simhum_ood=12, baseline=2)
+    # SimHum 13 of 20 scenes, each baseline 7 of them (its successes a subset of SimHum's)
+    paired = [outcomes("simhum", "real", [[1] * 13 + [0] * 7])]
+    paired += [outcomes(m, "real", [[1] * 7 + [0] * 13]) for m in BASELINES]
+    rows = [r for r in rows if r["variant"] != "real"] + paired
+    checks = {c.target: c for c in target_checks(rows, (TASK,), 20)}
+    paired_id = "SimHum above every baseline by > 2 SE of the paired difference, in distribution"
+    check = checks[f"pick_place: {paired_id}"]
+    # differences 6 x 1 and 14 x 0: 30 ± 11 points, 2.9 SE (unpaired, 65 vs 35 %: 1.99 SE)
+    assert check.met and check.measured.startswith("closest real_only: +30 ± 11 points, +2.9 SE")
+    assert not checks["pick_place: SimHum above every baseline by > 2 SE, in distribution"].met
+    # the OOD rows hold no outcomes: no paired check of their mean
+    assert not any("paired" in t and "OOD" in t for t in checks)
