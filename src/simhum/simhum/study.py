@@ -615,7 +615,7 @@ def evaluate(
             "training_seed": policy.seed,
             "episode_length_s": summary["episode_length_s"],
             "seeds": [seeds.start, seeds.stop - 1],
-            "successes": [o["success"] for o in summary["outcomes"]],  # per seed, in order
+            "successes": [bool(o["success"]) for o in summary["outcomes"]],  # in seed order
             "config_hash": config_hash,
         }
         write_json(paths.result(policy, variant), row)
