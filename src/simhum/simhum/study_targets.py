@@ -124,7 +124,9 @@ def signed_points(d: Rate) -> str:
     return f"{'-' if d.value < 0 else '+'}{points(abs(d.value))} ± {points(d.se)}"
 
 
-def paired_rows(index: Mapping[Key, dict], method: str, task: str, demos: int, label: str):
+def paired_rows(
+    index: Mapping[Key, dict], method: str, task: str, demos: int, label: str
+) -> list[dict]:
     """A method's rows compared under ``label``: one variant, or 'OOD mean' (the OOD ones)."""
     variants = OOD_VARIANTS if label == OOD_MEAN else (label,)
     return [index[method, task, demos, v] for v in variants if (method, task, demos, v) in index]
