@@ -155,12 +155,14 @@ def hand_plan(task: Task, layout: dict[str, np.ndarray]) -> WaypointPlan:
     """The expert's plan as the hand does it. The push expert folds its yaw into
     [-pi/2, pi/2), which is the same pose for the gripper's symmetric fingers but turns the
     hand around: it would lead with its knuckles, landing on the block from behind. The hand
-    pushes fingertips first, with the yaw unfolded."""
+    pushes fingertips first, with the yaw unfolded, and turns the short way round from its
+    start, as a wrist does (never more than half a turn)."""
     plan = plan_for(task, layout)
     if not isinstance(task, Push):
         return plan
-    yaw = push_yaw(layout["block"], layout["target"])
-    return WaypointPlan(plan.points[0], [replace(w, yaw=yaw) for w in plan.points[1:]])
+    start = plan.points[0].yaw
+    turn = (push_yaw(layout["block"], layout["target"]) - start + np.pi) % (2 * np.pi) - np.pi
+    return WaypointPlan(plan.points[0], [replace(w, yaw=start + turn) for w in plan.points[1:]])
 
 
 def hand_pose_for_tool(T_tool: np.ndarray, aperture: float) -> np.ndarray:

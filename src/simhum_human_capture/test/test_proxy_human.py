@@ -7,8 +7,11 @@ from rosbags.rosbag2 import Reader
 
 from simhum_core.episode_bag import read_metadata, typestore
 from simhum_core.topics import load_topics
+from simhum_human_capture.proxy_human import hand_plan
 from simhum_human_capture.proxy_human import main as generate_human
 from simhum_human_capture.retargeting import RetargetConfig, Retargeter
+from simhum_sim_bridge.experts import push_yaw
+from simhum_sim_bridge.rollout import EpisodeSpec, sample_episode
 
 TOPICS = load_topics()
 
@@ -58,3 +61,20 @@ def test_the_hand_pushes_fingertips_first_and_succeeds(tmp_path) -> None:
     bags = sorted((tmp_path / "push" / "human").glob("human-*"))
     assert len(bags) == 8
     assert [read_metadata(b).success for b in bags] == [True] * 8
+
+
+def test_the_hand_turns_the_short_way_to_push() -> None:
+    """Taking the unfolded yaw as it came, in (0, 2 pi], the hand turned its wrist up to
+    355 degrees from the start (half the pushes more than half a turn) where the gripper
+    turns at most 90: the same final pose, reached the long way round."""
+    turns = []
+    for seed in range(20000, 20100):
+        task, _, layout = sample_episode(EpisodeSpec("push", "human_wild", seed))
+        plan = hand_plan(task, layout)
+        yaws = np.array([w.yaw for w in plan.points])
+        facing = push_yaw(layout["block"], layout["target"])
+        # fingertips first: every push waypoint faces the unfolded push direction
+        np.testing.assert_allclose(np.cos(yaws[1:] - facing), 1.0, atol=1e-9)
+        turns.append(np.max(np.abs(yaws - yaws[0])))
+    assert max(turns) <= np.pi
+    assert max(turns) > np.pi / 2  # the hand, unlike the gripper, still turns round
