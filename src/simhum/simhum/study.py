@@ -1028,8 +1028,13 @@ def write_results(
     index = {(r["method"], r["task"], r["real_demos"], r["variant"]): r for r in merged}
     asked, preset = preset, shown(preset_name, preset, index)
     earlier = [n for n in preset.tasks + preset.methods if n not in asked.tasks + asked.methods]
+    demos = {preset.real_demos, *(preset.curve_demos if preset.has_curve else ())}
     rows = sorted(
-        (r for k, r in index.items() if k[0] in preset.methods and k[1] in preset.tasks),
+        (
+            r
+            for k, r in index.items()
+            if k[0] in preset.methods and k[1] in preset.tasks and k[2] in demos
+        ),
         key=lambda r: preset.methods.index(r["method"]),
     )
     seeds = evaluation_seeds(preset.episodes)

@@ -303,7 +303,7 @@ def test_the_report_pairs_simhum_with_each_method_on_the_same_episodes(tmp_path:
 
     def row(method: str, variant: str, per_seed: list[list[int]]) -> dict:
         flat = [s for seed in per_seed for s in seed]
-        return dict.fromkeys(ROW_KEYS, 0.0) | {
+        return dict.fromkeys((*ROW_KEYS, *DIAGNOSTIC_KEYS), 0.0) | {
             "method": method,
             "task": "pick_place",
             "variant": variant,
@@ -322,9 +322,14 @@ def test_the_report_pairs_simhum_with_each_method_on_the_same_episodes(tmp_path:
         row("simhum_no_human", "outer_grid", [[1, 1, 1, 1], [1, 1, 1, 1]]),
     ]
     unpaired = {k: v for k, v in rows[-1].items() if k != "successes"}
+    # a curve point of SimHum's from the study: no row of the ablation, which has no curve
+    curve_point = row("simhum", "real", [[0, 0, 0, 0], [0, 0, 0, 0]]) | {"real_demos": 5}
+    (tmp_path / "study.json").write_text(json.dumps([curve_point]))
     wall = {"this_run_s": 1.0, "all_steps_s": 1.0}
     write_results("ablation", preset, [*rows[:3], unpaired], wall, "cmd", tmp_path)
     report = (tmp_path / "ablation.md").read_text()
+    assert "| simhum | pick_place | 20 | 75 ± 0 |" in report  # its diagnostics
+    assert "| simhum | pick_place | 5 |" not in report
     assert "## pick_place: SimHum minus each method on the same episodes" in report
     # real: +50 ± 25 points; outer grid: a result without outcomes; the OOD mean: not run
     assert "| simhum_no_human | +50 ± 25 (+2.0 SE) | - | - |" in report
