@@ -70,6 +70,8 @@ class VariantResult:
 class EvaluationClient:
     """Resets the bridge's scene and watches episode events and policy status over DDS."""
 
+    reply_timeout_s = 60.0
+
     def __init__(self) -> None:
         import rclpy
         from std_srvs.srv import Trigger
@@ -114,7 +116,11 @@ class EvaluationClient:
         if not self.spin_until(client.service_is_ready, 60.0, supervisor):
             raise RuntimeError(f"service {client.srv_name} is not available")
         future = client.call_async(request)
-        self.spin_until(future.done, 60.0, supervisor)
+        if not self.spin_until(future.done, self.reply_timeout_s, supervisor):
+            raise RuntimeError(
+                f"no reply from {client.srv_name} in {self.reply_timeout_s:.0f} s (its node is "
+                "stuck, or DDS lost the reply: ros2/rmw_fastrtps#842)"
+            )
         return future.result()
 
     def close(self) -> None:

@@ -129,6 +129,25 @@ def test_variant_figures_from_known_outcomes() -> None:
     assert empty["outcomes"] == []
 
 
+def test_a_service_that_never_replies_is_named(tmp_path: Path) -> None:
+    import rclpy
+    from std_srvs.srv import Trigger
+
+    from simhum.evaluate import EvaluationClient
+    from simhum.supervisor import Supervisor
+
+    client = EvaluationClient()
+    client.reply_timeout_s = 3.0
+    mute = rclpy.create_node("mute_policy")  # serves /simhum_policy/stop, never spun
+    mute.create_service(Trigger, "/simhum_policy/stop", lambda request, response: response)
+    try:
+        with pytest.raises(RuntimeError, match="no reply from /simhum_policy/stop in 3 s"):
+            client.call(client.stop_client, Trigger.Request(), Supervisor([], tmp_path))
+    finally:
+        mute.destroy_node()
+        client.close()
+
+
 def test_the_report_table_and_plot(tmp_path: Path, capsys) -> None:
     report = {
         "policy": "model.onnx",
