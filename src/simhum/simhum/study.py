@@ -580,46 +580,105 @@ def write_json(path: Path, data: object) -> None:
     os.replace(tmp, path)
 
 
-def finished_result(path: Path, config_hash: str, episodes: int) -> dict | None:
-    """A result file's row when it holds ``episodes`` episodes of this policy's config (one
-    written before per-episode successes were stored counts too: delete it to redo it)."""
+def stored_result(path: Path, config_hash: str) -> dict | None:
+    """A result file's row when it is of this policy's config, else None."""
     if not path.is_file():
         return None
     row = json.loads(path.read_text())
-    return row if row["config_hash"] == config_hash and row["episodes"] == episodes else None
+    return row if row["config_hash"] == config_hash else None
+
+
+LENGTH_KEYS = ("episode_length_s", "lengths_s")
+
+
+def outcome_fields(successes: list[bool], first_seed: int, lengths: list[float] | None) -> dict:
+    """A result row's figures from its episodes' outcomes (consecutive evaluation seeds from
+    ``first_seed``); the episode length only where each episode's is known."""
+    episodes = len(successes)
+    rate = sum(successes) / episodes
+    fields = {
+        "episodes": episodes,
+        "success_rate": rate,
+        "success_rate_se": binomial_se(rate, episodes),
+        "seeds": [first_seed, first_seed + episodes - 1],
+        "successes": successes,
+    }
+    if lengths is not None:
+        fields |= {"episode_length_s": sum(lengths) / episodes, "lengths_s": lengths}
+    return fields
+
+
+def without_lengths(row: dict) -> dict:
+    """A result row without its episode lengths."""
+    return {k: v for k, v in row.items() if k not in LENGTH_KEYS}
+
+
+def first_episodes(row: dict, episodes: int) -> dict | None:
+    """A result row cut to its first ``episodes`` evaluation seeds (a file may hold more
+    than a study asks: a study asking fewer reads the first ones), None when it holds fewer.
+    The episode length needs each episode's (``lengths_s``) to be cut; else it is left out."""
+    if row["episodes"] == episodes:
+        return row
+    if row["episodes"] < episodes or "successes" not in row:
+        return None
+    lengths = row["lengths_s"][:episodes] if "lengths_s" in row else None
+    return without_lengths(row) | outcome_fields(
+        row["successes"][:episodes], row["seeds"][0], lengths
+    )
+
+
+def extended(row: dict | None, more: dict) -> dict:
+    """A result row followed by ``more``, the row of the next evaluation seeds."""
+    if row is None:
+        return more
+    lengths = row["lengths_s"] + more["lengths_s"] if "lengths_s" in row else None
+    out = without_lengths(more) | outcome_fields(
+        row["successes"] + more["successes"], row["seeds"][0], lengths
+    )
+    if lengths is None:  # (results written before lengths were stored): the mean of both
+        total = sum(r["episode_length_s"] * r["episodes"] for r in (row, more))
+        out["episode_length_s"] = total / out["episodes"]
+    return out
 
 
 def evaluate(
     preset: Preset, paths: Paths, policy: Policy, variants: tuple[str, ...], config_hash: str
 ) -> bool:
-    """Evaluate the exported policy on the variants without a result yet (one lock-step run
-    over all of them), writing one result file per variant; True when any ran."""
+    """Evaluate the exported policy on the evaluation seeds each variant's result does not
+    hold yet (a result of fewer seeds is extended; one lock-step run per set of missing
+    seeds), writing one result file per variant; True when any ran."""
     from simhum.lockstep import evaluate_lockstep
 
     seeds = evaluation_seeds(preset.episodes)
-    todo = [
-        v
-        for v in variants
-        if finished_result(paths.result(policy, v), config_hash, len(seeds)) is None
-    ]
-    if not todo:
-        return False
-    report = evaluate_lockstep(paths.model(policy), policy.task, todo, seeds, preset.workers)
-    diagnostics = selected_diagnostics(policy_config(preset, paths, policy))
-    for variant, summary in zip(todo, report, strict=True):
-        which = (policy.method, policy.task, variant, policy.real_demos)
-        row = {
-            **dict(zip(ROW_KEYS[:4], which, strict=True)),
-            **{key: summary[key] for key in ROW_KEYS[4:]},
-            **diagnostics,
-            "training_seed": policy.seed,
-            "episode_length_s": summary["episode_length_s"],
-            "seeds": [seeds.start, seeds.stop - 1],
-            "successes": [bool(o["success"]) for o in summary["outcomes"]],  # in seed order
-            "config_hash": config_hash,
-        }
-        write_json(paths.result(policy, variant), row)
-    return True
+    todo: dict[range, list[str]] = {}
+    for variant in variants:
+        row = stored_result(paths.result(policy, variant), config_hash)
+        held = row["episodes"] if row and "successes" in row else 0
+        if row is None or first_episodes(row, len(seeds)) is None:
+            todo.setdefault(seeds[held:], []).append(variant)
+    diagnostics = selected_diagnostics(policy_config(preset, paths, policy)) if todo else {}
+    for missing, todo_variants in todo.items():
+        report = evaluate_lockstep(
+            paths.model(policy), policy.task, todo_variants, missing, preset.workers
+        )
+        for variant, summary in zip(todo_variants, report, strict=True):
+            which = (policy.method, policy.task, variant, policy.real_demos)
+            outcomes = summary["outcomes"]  # in seed order
+            more = {
+                **dict(zip(ROW_KEYS[:4], which, strict=True)),
+                **diagnostics,
+                "training_seed": policy.seed,
+                **outcome_fields(
+                    [bool(o["success"]) for o in outcomes],
+                    missing.start,
+                    [o["length_s"] for o in outcomes],
+                ),
+                "config_hash": config_hash,
+            }
+            path = paths.result(policy, variant)
+            held = stored_result(path, config_hash) if missing.start > seeds.start else None
+            write_json(path, extended(held, more))
+    return bool(todo)
 
 
 # -- data ----------------------------------------------------------------------------------
@@ -841,7 +900,7 @@ def collect_rows(preset: Preset, paths: Paths) -> list[dict]:
     """Every evaluation result of the plan, its training seeds pooled, in plan order."""
     return pool_seeds(
         [
-            json.loads(paths.result(policy, variant).read_text())
+            first_episodes(json.loads(paths.result(policy, variant).read_text()), preset.episodes)
             for policy, variants in evaluation_plan(preset).items()
             for variant in variants
         ]
@@ -1285,7 +1344,9 @@ def prepare(args: argparse.Namespace) -> Preset:
         preset = replace(preset, workers=args.workers)
     if args.trainings is not None:
         preset = replace(preset, trainings=args.trainings)
-    for flag in ("workers", "trainings"):
+    if args.episodes is not None:
+        preset = replace(preset, episodes=args.episodes)
+    for flag in ("workers", "trainings", "episodes"):
         if getattr(preset, flag) < 1:
             raise StudyError(f"--{flag} must be at least 1, got {getattr(preset, flag)}")
     if args.training_seeds is not None:
@@ -1308,7 +1369,7 @@ def command_line(args: argparse.Namespace) -> str:
         parts.append("--no-curve")
     if args.curve_demos:
         parts += ["--curve-demos", *map(str, args.curve_demos)]
-    for flag in ("workers", "trainings"):
+    for flag in ("episodes", "workers", "trainings"):
         if getattr(args, flag) is not None:
             parts += [f"--{flag}", str(getattr(args, flag))]
     if args.training_seeds is not None:
@@ -1348,6 +1409,12 @@ def add_study_command(commands: argparse._SubParsersAction) -> None:
         type=int,
         nargs="+",
         help="a subset of the data-efficiency curve's real-demonstration counts",
+    )
+    parser.add_argument(
+        "--episodes",
+        type=int,
+        help="evaluation episodes per variant (default: the preset's); results of fewer "
+        "evaluation seeds are extended, of more read up to this many",
     )
     parser.add_argument("--workers", type=int, help="generation and evaluation processes")
     parser.add_argument(

@@ -25,6 +25,8 @@ from simhum.study import (
     check_seeds,
     evaluation_plan,
     export,
+    extended,
+    first_episodes,
     generation_seeds,
     merged_rows,
     percent,
@@ -415,6 +417,62 @@ def test_a_rerun_skips_every_finished_step(smoke: Path, capsys) -> None:
     count = len(evaluation_plan(PRESETS["smoke"]))
     assert f"(data, trainings, {count} exports, {count} policies evaluated)" in runs[-2]
     assert "(results only)" in runs[-1] and len(runs) == 2
+
+
+def test_more_episodes_extend_the_results_and_fewer_read_the_first(
+    smoke: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """--episodes 2 evaluates only each variant's second seed, keeping the first's outcome;
+    --episodes 1 afterwards evaluates nothing and reports the first seed's (the file keeps
+    both)."""
+    from simhum import lockstep
+
+    asked: list[list[int]] = []
+    original = lockstep.evaluate_lockstep
+
+    def recording(policy, task, variants, seeds, *args, **kwargs):
+        asked.append(list(seeds))
+        return original(policy, task, variants, seeds, *args, **kwargs)
+
+    monkeypatch.setattr(lockstep, "evaluate_lockstep", recording)
+    results = tmp_path / "results"  # (the smoke study's own results stay as they are)
+    args = [*study_args(smoke, "--methods", "real_only", "--no-curve")]
+    args[args.index("--results-dir") + 1] = str(results)
+    policy = Policy("real_only", "pick_place", 2)
+    paths = Paths(smoke / "run", results)
+    first = {v: json.loads(paths.result(policy, v).read_text()) for v in PRESETS["smoke"].variants}
+    assert simhum([*args, "--episodes", "2"]) == 0
+    assert asked == [[EVAL_SEED_OFFSET + 1]]  # the second seed alone, every variant at once
+    for variant, before in first.items():
+        row = json.loads(paths.result(policy, variant).read_text())
+        assert row["episodes"] == 2 and row["seeds"] == [EVAL_SEED_OFFSET, EVAL_SEED_OFFSET + 1]
+        assert row["successes"][0] == before["successes"][0] and len(row["lengths_s"]) == 2
+        assert row["success_rate"] == sum(row["successes"]) / 2
+    rows = json.loads((results / "study.json").read_text())
+    assert {r["episodes"] for r in rows} == {2}
+    capsys.readouterr()
+    assert simhum([*args, "--episodes", "1"]) == 0
+    assert len(asked) == 1 and "--episodes 1" in (results / "smoke.md").read_text()
+    for row in json.loads((results / "study.json").read_text()):
+        assert row["episodes"] == 1 and row["seeds"] == [EVAL_SEED_OFFSET, EVAL_SEED_OFFSET]
+        assert row["success_rate"] == float(first[row["variant"]]["successes"][0])
+        assert json.loads(paths.result(policy, row["variant"]).read_text())["episodes"] == 2
+
+
+def test_results_written_before_episode_lengths_extend_and_cut() -> None:
+    old = {"episodes": 2, "seeds": [7, 8], "successes": [True, False], "episode_length_s": 3.0}
+    more = {"episodes": 1, "seeds": [9, 9], "successes": [True], "episode_length_s": 6.0}
+    more |= {"lengths_s": [6.0], "config_hash": "h"}
+    row = extended(old, more)
+    assert row["seeds"] == [7, 9] and row["successes"] == [True, False, True]
+    assert row["success_rate"] == pytest.approx(2 / 3) and row["episode_length_s"] == 4.0
+    assert "lengths_s" not in row and row["config_hash"] == "h"
+    cut = first_episodes(row, 1)
+    assert cut["success_rate"] == 1.0 and cut["seeds"] == [7, 7] and "episode_length_s" not in cut
+    assert cut["success_rate_se"] == 0.0 and first_episodes(row, 4) is None
+    assert first_episodes(extended({**old, "lengths_s": [2.0, 4.0]}, more), 2)[
+        "episode_length_s"
+    ] == pytest.approx(3.0)
 
 
 def test_data_episodes_keeps_the_first_episodes_of_a_domain(smoke: Path) -> None:
