@@ -651,8 +651,8 @@ def evaluate(
 
     seeds = evaluation_seeds(preset.episodes)
     todo: dict[range, list[str]] = {}
-    for variant in variants:
-        row = stored_result(paths.result(policy, variant), config_hash)
+    stored = {v: stored_result(paths.result(policy, v), config_hash) for v in variants}
+    for variant, row in stored.items():
         held = row["episodes"] if row and "successes" in row else 0
         if row is None or first_episodes(row, len(seeds)) is None:
             todo.setdefault(seeds[held:], []).append(variant)
@@ -675,9 +675,8 @@ def evaluate(
                 ),
                 "config_hash": config_hash,
             }
-            path = paths.result(policy, variant)
-            held = stored_result(path, config_hash) if missing.start > seeds.start else None
-            write_json(path, extended(held, more))
+            held = stored[variant] if missing.start > seeds.start else None
+            write_json(paths.result(policy, variant), extended(held, more))
     return bool(todo)
 
 
