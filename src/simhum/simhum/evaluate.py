@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +72,7 @@ class EvaluationClient:
     """Resets the bridge's scene and watches episode events and policy status over DDS."""
 
     reply_timeout_s = 60.0
+    retry_after_s = 5.0  # an idempotent request is asked again once when its reply is this late
 
     def __init__(self) -> None:
         import rclpy
@@ -111,17 +113,41 @@ class EvaluationClient:
             supervisor.check()
         return bool(condition())
 
-    def call(self, client, request, supervisor: Supervisor):
-        """A service call, waiting for the service first."""
+    def call(
+        self,
+        client,
+        request,
+        supervisor: Supervisor,
+        idempotent: bool = False,
+        took_effect: Callable[[], bool] | None = None,
+    ):
+        """A service call, waiting for the service first.
+
+        Fast DDS drops a reply sent before the server has matched this client's reply reader
+        (ros2/rmw_fastrtps#842), which can happen to a client's first call. An ``idempotent``
+        request is asked once more when its reply is ``retry_after_s`` late (the first reply to
+        either counts); ``took_effect``, evidence that the request was served (an event the
+        server publishes), stands in for a lost reply: the call returns None then."""
         if not self.spin_until(client.service_is_ready, 60.0, supervisor):
             raise RuntimeError(f"service {client.srv_name} is not available")
-        future = client.call_async(request)
-        if not self.spin_until(future.done, self.reply_timeout_s, supervisor):
+        futures = [client.call_async(request)]
+        effect = took_effect or (lambda: False)
+
+        def answered() -> bool:
+            return any(f.done() for f in futures) or effect()
+
+        if idempotent and not self.spin_until(answered, self.retry_after_s, supervisor):
+            futures.append(client.call_async(request))
+        if not self.spin_until(answered, self.reply_timeout_s, supervisor):
             raise RuntimeError(
                 f"no reply from {client.srv_name} in {self.reply_timeout_s:.0f} s (its node is "
                 "stuck, or DDS lost the reply: ros2/rmw_fastrtps#842)"
             )
-        return future.result()
+        done = [f for f in futures if f.done()]
+        for f in futures:
+            if not f.done():
+                client.remove_pending_request(f)
+        return done[0].result() if done else None
 
     def close(self) -> None:
         """Leave DDS."""
@@ -211,26 +237,30 @@ def run_episode(
     # as an operator would: stop the policy, let its last commands land, reset the scene and
     # start the policy once the episode has begun (else a gripper command still in flight, or
     # a cycle on the previous episode's history, acts in the new scene)
-    stopped = client.call(client.stop_client, client.Trigger.Request(), supervisor)
+    stopped = client.call(
+        client.stop_client, client.Trigger.Request(), supervisor, idempotent=True
+    )
     if not stopped.success:
         raise RuntimeError(f"the policy node did not stop: {stopped.message}")
     client.spin_until(lambda: False, COMMAND_DRAIN_S, supervisor)
     client.events.clear()
-    reply = client.call(
+
+    def began() -> bool:
+        return any(e.event == E.EVENT_START and e.seed == seed for e in client.events)
+
+    reply = client.call(  # the episode's start event shows a reset whose reply DDS lost
         client.reset_client,
         client.ResetScene.Request(task=task, seed=seed, variant=variant),
         supervisor,
+        took_effect=began,
     )
-    if not reply.ok:
+    if reply is not None and not reply.ok:
         raise RuntimeError(f"ResetScene failed: {reply.message}")
-    began = client.spin_until(
-        lambda: any(e.event == E.EVENT_START and e.seed == seed for e in client.events),
-        60.0,
-        supervisor,
-    )
-    if not began:
+    if not client.spin_until(began, 60.0, supervisor):
         raise RuntimeError(f"episode {task}/{variant}/{seed} never started")
-    running = client.call(client.start_client, client.Trigger.Request(), supervisor)
+    running = client.call(
+        client.start_client, client.Trigger.Request(), supervisor, idempotent=True
+    )
     if not running.success:
         raise RuntimeError(f"the policy node did not start: {running.message}")
     if record:

@@ -37,7 +37,7 @@ class FakeGraph:
         self.record_requests: list = []
         self.calls: list[tuple[str, list[int]]] = []  # service, events seen before the call
 
-    def call(self, client, request, supervisor):
+    def call(self, client, request, supervisor, **options):
         self.calls.append((client, [e.event for e in self.events]))
         if client in (self.stop_client, self.start_client):
             ok = client == self.stop_client or self.policy_starts
@@ -140,11 +140,75 @@ def test_a_service_that_never_replies_is_named(tmp_path: Path) -> None:
     client.reply_timeout_s = 3.0
     mute = rclpy.create_node("mute_policy")  # serves /simhum_policy/stop, never spun
     mute.create_service(Trigger, "/simhum_policy/stop", lambda request, response: response)
+    supervisor = Supervisor([], tmp_path)
     try:
         with pytest.raises(RuntimeError, match="no reply from /simhum_policy/stop in 3 s"):
-            client.call(client.stop_client, Trigger.Request(), Supervisor([], tmp_path))
+            client.call(client.stop_client, Trigger.Request(), supervisor)
+        # evidence that the request was served stands in for the reply DDS lost
+        seen = time.monotonic() + 0.5
+        start = time.monotonic()
+        reply = client.call(
+            client.stop_client,
+            Trigger.Request(),
+            supervisor,
+            took_effect=lambda: time.monotonic() > seen,
+        )
+        assert reply is None and time.monotonic() - start < 2.0
     finally:
         mute.destroy_node()
+        client.close()
+
+
+def test_an_idempotent_call_whose_reply_is_late_is_asked_again(tmp_path: Path) -> None:
+    """As when Fast DDS drops the reply to a client's first request: the stop and start
+    services answer their first request late; an idempotent call asks again and takes the
+    first reply, any other call waits for its own."""
+    import threading
+
+    import rclpy
+    from rclpy.callback_groups import ReentrantCallbackGroup
+    from rclpy.executors import MultiThreadedExecutor
+    from std_srvs.srv import Trigger
+
+    from simhum.evaluate import EvaluationClient
+    from simhum.supervisor import Supervisor
+
+    client = EvaluationClient()
+    client.retry_after_s, client.reply_timeout_s = 0.5, 10.0
+    server = rclpy.create_node("slow_policy")
+    served: dict[str, int] = {"stop": 0, "start": 0}
+
+    def slow_first(name: str):
+        def serve(request, response):
+            served[name] += 1
+            number = served[name]
+            if number == 1:
+                time.sleep(3.0)
+            response.success, response.message = True, f"reply to request {number}"
+            return response
+
+        return serve
+
+    group = ReentrantCallbackGroup()
+    for name in served:
+        server.create_service(
+            Trigger, f"/simhum_policy/{name}", slow_first(name), callback_group=group
+        )
+    executor = MultiThreadedExecutor(num_threads=3)
+    executor.add_node(server)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    supervisor = Supervisor([], tmp_path)
+    try:
+        start = time.monotonic()
+        reply = client.call(client.stop_client, Trigger.Request(), supervisor, idempotent=True)
+        assert reply.message == "reply to request 2" and time.monotonic() - start < 2.5
+        start = time.monotonic()
+        reply = client.call(client.start_client, Trigger.Request(), supervisor)
+        assert reply.message == "reply to request 1" and time.monotonic() - start >= 2.5
+        assert served == {"stop": 2, "start": 1}
+    finally:
+        executor.shutdown()
+        server.destroy_node()
         client.close()
 
 
@@ -173,7 +237,7 @@ class TimedGraph(FakeGraph):
     """An episode that starts at 12 s and times out at 27.5 s of simulated time, with the
     policy's status before, while and after it ran."""
 
-    def call(self, client, request, supervisor):
+    def call(self, client, request, supervisor, **options):
         if client != self.reset_client:
             return super().call(client, request, supervisor)
         E = self.EpisodeEvent
