@@ -14,6 +14,7 @@ from simhum_train import keys
 from simhum_train.action_space import ActionSpace, action_spaces
 from simhum_train.normalize import Normalizer
 from simhum_train.sampler import WindowSampler, split_episodes
+from simhum_train.states import Layout
 from simhum_train.store import STD_FLOOR, EpisodeRecord, EpisodeStore, StoreInfo
 
 ACTION_STAT_SAMPLES = 20_000  # anchors used for action statistics (all when fewer)
@@ -62,6 +63,23 @@ def first_episodes(records: list[EpisodeRecord], ids: list[int], limit: int) -> 
     return sorted(i for chosen in by_task.values() for i in chosen[:limit])
 
 
+def floored_std(values: np.ndarray) -> np.ndarray:
+    """Per-column std of rows ``values``, floored at STD_FLOOR."""
+    return np.maximum(values.std(0), STD_FLOOR).astype(np.float32)
+
+
+def block_scaled(std: np.ndarray, layout: Layout) -> np.ndarray:
+    """``std`` with each rot6d block's entries replaced by one scale, the root of the block's
+    summed variances. Per-entry scaling would stretch a 6D rotation: near the identity its
+    cosine-like entries barely vary (1 - cos), and Gram-Schmidt discards most of their
+    error, yet they would weigh as much in the loss as the sine-like ones."""
+    out = np.array(std, dtype=np.float32)
+    for name, start, stop in layout:
+        if name == "rot6d":
+            out[start:stop] = np.sqrt(np.sum(np.square(out[start:stop], dtype=np.float64)))
+    return out
+
+
 class TrainingData:
     """A store in memory, split by episode into train/val per domain (optionally only the
     first episodes of some domains), with the policy's action spaces and per-embodiment
@@ -77,6 +95,8 @@ class TrainingData:
         seed: int,
         tasks: list[str] | None = None,
         episodes: dict[str, int] | None = None,
+        statistics: str = "training",
+        rotation_scale: str = "block",
     ) -> None:
         store = EpisodeStore.open(store_path)
         self.store_path = Path(store_path)
@@ -85,7 +105,6 @@ class TrainingData:
         self.arrays = store.load()
         self.history, self.chunk_length = history, chunk_length
         self.spaces = action_spaces(action_space, len(self.info.joint_names))
-        ends = self.arrays[keys.EPISODE_ENDS]
         rng = np.random.default_rng(seed)
         self.splits: dict[str, dict[str, np.ndarray]] = {}
         for domain in keys.DOMAINS:
@@ -99,11 +118,16 @@ class TrainingData:
             if ids:
                 train, val = split_episodes(np.array(ids), val_fraction, rng)
                 self.splits[domain] = {"train": train, "val": val}
-        self.normalizers = {
-            e: self._normalizer(store, e, ends)
-            for e in keys.EMBODIMENTS
-            if any(r.embodiment == e for r in self.records)
-        }
+        read = set().union(*(part.tolist() for s in self.splits.values() for part in s.values()))
+        self.normalizers = {}
+        for e in keys.EMBODIMENTS:
+            ids = [
+                i
+                for i, r in enumerate(self.records)
+                if r.embodiment == e and (statistics == "store" or i in read)
+            ]
+            if ids:
+                self.normalizers[e] = self._normalizer(store, e, ids, statistics, rotation_scale)
 
     @property
     def domains(self) -> list[str]:
@@ -128,23 +152,42 @@ class TrainingData:
             self.arrays, sampler, self.spaces[embodiment], self.normalizers[embodiment]
         )
 
-    def _normalizer(self, store: EpisodeStore, embodiment: str, ends: np.ndarray) -> Normalizer:
-        """Proprio statistics from the store; action statistics over every window of the
-        embodiment's episodes (they depend on the action space and chunk length)."""
+    def _normalizer(
+        self,
+        store: EpisodeStore,
+        embodiment: str,
+        episodes: list[int],
+        statistics: str,
+        rotation_scale: str,
+    ) -> Normalizer:
+        """Proprio statistics over every frame of ``episodes`` ("store": the store's running
+        sums over them), action statistics over their windows (they depend on the action
+        space and chunk length); with "block", each rot6d block scaled as one."""
         space = self.spaces[embodiment]
-        stats = store.statistics(embodiment)
-        p = space.proprio_dim
-        episodes = [i for i, r in enumerate(self.records) if r.embodiment == embodiment]
-        sampler = WindowSampler(ends, np.array(episodes), 1, self.chunk_length)
-        anchors = sampler.anchors
+        sampler = WindowSampler(
+            self.arrays[keys.EPISODE_ENDS], np.array(episodes), 1, self.chunk_length
+        )
+        frames = sampler.anchors  # every frame of the episodes
+        if statistics == "store":
+            stats = store.statistics(embodiment)
+            proprio_mean = stats["state_mean"][: space.proprio_dim]
+            proprio_std = stats["state_std"][: space.proprio_dim]
+        else:
+            proprio = space.proprio(self.arrays[keys.STATE][frames]).astype(np.float64)
+            proprio_mean, proprio_std = proprio.mean(0), floored_std(proprio)
+        anchors = frames
         if len(anchors) > ACTION_STAT_SAMPLES:
             anchors = np.random.default_rng(0).choice(anchors, ACTION_STAT_SAMPLES, replace=False)
         _, act = sampler.windows(anchors)
         actions = space.actions(self.arrays[keys.STATE][anchors], self.arrays[keys.TARGET][act])
         flat = actions.reshape(-1, space.action_dim).astype(np.float64)
+        action_std = floored_std(flat)
+        if rotation_scale == "block":
+            proprio_std = block_scaled(proprio_std, space.proprio_layout)
+            action_std = block_scaled(action_std, space.action_layout)
         return Normalizer(
-            proprio_mean=stats["state_mean"][:p],
-            proprio_std=stats["state_std"][:p],
+            proprio_mean=np.asarray(proprio_mean, np.float32),
+            proprio_std=np.asarray(proprio_std, np.float32),
             action_mean=flat.mean(0).astype(np.float32),
-            action_std=np.maximum(flat.std(0), STD_FLOOR).astype(np.float32),
+            action_std=np.asarray(action_std, np.float32),
         )

@@ -492,6 +492,8 @@ def run_experiment(exp: ExperimentConfig, progress: bool = True) -> dict[str, Pa
         exp.seed,
         list(exp.data.tasks) if exp.data.tasks else None,
         exp.data.episodes,
+        exp.data.statistics,
+        exp.data.rotation_scale,
     )
     exp = with_mixing_guide(exp, data)
     for stage in exp.stages:  # refuse before anything on disk changes

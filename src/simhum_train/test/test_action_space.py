@@ -17,6 +17,7 @@ from simhum_core.pose_math import (
 from simhum_train import keys
 from simhum_train.action_space import action_spaces
 from simhum_train.dataset import TrainingData
+from simhum_train.experiment import load_experiment
 from simhum_train.sampler import WindowSampler
 from simhum_train.store import EpisodeStore
 
@@ -99,3 +100,40 @@ def test_sampler_anchors_cover_only_chosen_episodes() -> None:
     sampler = WindowSampler(np.array([3, 7, 10]), np.array([0, 2]), 1, 1)
     np.testing.assert_array_equal(sampler.anchors, [0, 1, 2, 7, 8, 9])
     assert set(sampler.sample(np.random.default_rng(0), 100)) == set(sampler.anchors)
+
+
+def test_statistics_come_from_the_episodes_the_training_loads(arrays, store_path: Path) -> None:
+    store, data = arrays
+    robot = [i for i, e in enumerate(store.episodes) if e.embodiment == keys.ROBOT]
+    one_real = TrainingData(store_path, "relative_ee", 1, 4, 0.34, 0, None, {"real": 1})
+    loaded = set().union(*(p.tolist() for s in one_real.splits.values() for p in s.values()))
+    assert loaded & set(robot) < set(robot)  # two of the three real episodes are left out
+    frames = WindowSampler(store.episode_ends, np.array(sorted(loaded & set(robot))), 1, 1)
+    proprio = data[keys.STATE][frames.anchors, :10].astype(np.float64)
+    np.testing.assert_allclose(one_real.normalizers[keys.ROBOT].proprio_mean, proprio.mean(0))
+    whole = TrainingData(
+        store_path, "relative_ee", 1, 4, 0.34, 0, None, {"real": 1}, statistics="store"
+    )
+    mean = whole.normalizers[keys.ROBOT].proprio_mean
+    np.testing.assert_allclose(mean, store.statistics(keys.ROBOT)["state_mean"][:10])
+    assert not np.allclose(mean, proprio.mean(0))
+
+
+def test_each_rotation_block_is_scaled_as_one(store_path: Path) -> None:
+    entry = TrainingData(store_path, "relative_ee", 1, 4, 0.34, 0, rotation_scale="dimension")
+    block = TrainingData(store_path, "relative_ee", 1, 4, 0.34, 0)
+    rot6d = slice(3, 9)  # in both embodiments' proprio and action layouts
+    for e in (keys.ROBOT, keys.HUMAN):
+        for name in ("proprio_std", "action_std"):
+            per_entry = getattr(entry.normalizers[e], name)
+            shared = getattr(block.normalizers[e], name)
+            whole = np.sqrt(np.sum(per_entry[rot6d].astype(np.float64) ** 2))
+            np.testing.assert_allclose(shared[rot6d], whole, rtol=1e-6)
+            np.testing.assert_array_equal(np.delete(shared, rot6d), np.delete(per_entry, rot6d))
+            assert np.ptp(per_entry[rot6d]) > 0  # the per-entry scales did differ
+
+
+def test_unknown_normalisation_settings_name_the_choices() -> None:
+    for key, choices in (("statistics", "training"), ("rotation_scale", "block")):
+        with pytest.raises(ValueError, match=rf"data\.{key} must be one of .*{choices}"):
+            load_experiment("simhum", [f"data.{key}=everything"])
