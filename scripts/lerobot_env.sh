@@ -35,6 +35,15 @@ fi
 trap '[ -f "$stamp" ] || rm -rf "$venv"' EXIT
 trap 'exit 1' INT TERM  # so that the EXIT trap runs when the build is stopped
 rm -rf "$venv"
+# Room for the venv and pip's downloads first: a build that fills the disk would fail every
+# test after it, far from the cause.
+need_gb=12
+free_gb=$(df -Pk "$(dirname "$venv")" | awk 'NR == 2 {print int($4 / 1048576)}')
+if [ "$free_gb" -lt "$need_gb" ]; then
+  echo "[lerobot_env] error: $free_gb GB free beside $venv; building it takes about" \
+       "$need_gb GB (8.3 GB installed, plus pip's downloads)" >&2
+  exit 1
+fi
 start=$SECONDS
 log "building $venv with ${pins[*]} (about 5 minutes and 8 GB)"
 "$python_bin" -m venv "$venv"

@@ -275,6 +275,7 @@ def run_episode(
                 note=f"closed-loop evaluation, variant {variant}, seed {seed}",
             ),
             supervisor,
+            idempotent=True,  # the recorder answers a repeated start of its episode with ok
         )
         if not started.ok:
             raise RuntimeError(f"Record failed: {started.message}")

@@ -46,7 +46,7 @@ class FakeGraph:
             for event in (self.EpisodeEvent.EVENT_START, self.EpisodeEvent.EVENT_SUCCESS):
                 self.events.append(self.EpisodeEvent(event=event, seed=request.seed))
             return self.ResetScene.Response(ok=True)
-        self.record_requests.append(request)
+        self.record_requests.append((request, options))
         return self.Record.Response(ok=True, bag_path="bag")
 
     def spin_until(self, condition, timeout, supervisor) -> bool:
@@ -59,11 +59,14 @@ class FakeGraph:
 )
 def test_recorded_episode_is_labelled_with_the_evaluated_domain(variant, domain) -> None:
     """Proxy-real variants are recorded as the source domain 'real' (what the metadata and
-    the dataset accept), with the variant itself in the note."""
+    the dataset accept), with the variant itself in the note. The start is asked again when
+    its reply is late (the recorder answers a repeated start of its episode with ok); the
+    stop is not (a second stop finds nothing recording and is refused)."""
     graph = FakeGraph()
     outcome = run_episode(graph, None, "pick_place", 100_000, variant, record=True)
     assert outcome["success"] and outcome["bag"] == "bag"
-    start, stop = graph.record_requests
+    (start, start_options), (stop, stop_options) = graph.record_requests
+    assert start_options.get("idempotent") and not stop_options.get("idempotent")
     assert (start.action, stop.action) == (start.ACTION_START, stop.ACTION_STOP)
     assert start.domain == domain
     assert f"variant {variant}," in start.note

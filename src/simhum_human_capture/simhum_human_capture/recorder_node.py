@@ -126,10 +126,26 @@ class RecorderNode(Node):
                     throttle_duration_sec=5.0,
                 )
 
+    def repeats_start(self, request: Record.Request) -> bool:
+        """Whether a start request asks for exactly the episode being recorded."""
+        m = self.recording.metadata
+        return (m.task, m.domain, m.embodiment, m.operator, m.note) == (
+            request.task,
+            request.domain,
+            request.embodiment,
+            request.operator_name,
+            request.note,
+        )
+
     def on_record(self, request: Record.Request, response: Record.Response):
         """Start or stop an episode."""
         try:
             if request.action == Record.Request.ACTION_START:
+                if self.recording is not None and self.repeats_start(request):
+                    # a client asking again after DDS lost the reply (ros2/rmw_fastrtps#842)
+                    response.ok, response.bag_path = True, str(self.recording.final_path)
+                    response.message = "recording (already, as this request asked)"
+                    return response
                 if self.recording is not None:
                     raise RecorderError(
                         f"already recording {self.recording.metadata.episode_id}; stop it first"

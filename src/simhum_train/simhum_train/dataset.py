@@ -18,6 +18,12 @@ from simhum_train.states import Layout
 from simhum_train.store import STD_FLOOR, EpisodeRecord, EpisodeStore, StoreInfo
 
 ACTION_STAT_SAMPLES = 20_000  # anchors used for action statistics (all when fewer)
+# Normalisation choices, the default first: statistics over the episodes a training loads or
+# over every episode of the embodiment in the store; each rot6d block scaled as one or per
+# entry ("block" gained 44 points over "dimension" on validation scenes:
+# docs/learning_record.md, session 31).
+STATISTICS = ("training", "store")
+ROTATION_SCALES = ("block", "dimension")
 
 
 class DomainWindows:
@@ -95,8 +101,8 @@ class TrainingData:
         seed: int,
         tasks: list[str] | None = None,
         episodes: dict[str, int] | None = None,
-        statistics: str = "training",
-        rotation_scale: str = "block",
+        statistics: str = STATISTICS[0],
+        rotation_scale: str = ROTATION_SCALES[0],
     ) -> None:
         store = EpisodeStore.open(store_path)
         self.store_path = Path(store_path)

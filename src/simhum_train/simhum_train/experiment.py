@@ -19,6 +19,7 @@ import yaml
 from simhum_core.paths import is_plain_name
 from simhum_train.action_space import ROBOT_ACTION_SPACES
 from simhum_train.augment import AugmentConfig
+from simhum_train.dataset import ROTATION_SCALES, STATISTICS
 from simhum_train.errors import SimhumTrainError
 from simhum_train.keys import DOMAINS, REAL, SIM
 from simhum_train.mixing import AUTO
@@ -26,8 +27,6 @@ from simhum_train.policy.config import ArchitectureConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 BATCH_MIXING = ("proportional", "balanced")
-STATISTICS = ("training", "store")
-ROTATION_SCALES = ("block", "dimension")
 CHECKPOINT_SUFFIX = ".pt"
 
 
@@ -46,12 +45,10 @@ class DataConfig:
     # domain -> at most this many of its episodes per task, the first by episode id (seed
     # order), chosen before the train/val split; e.g. {real: 10}. Domains not named: all.
     episodes: dict[str, int] = field(default_factory=dict)
-    # Normalisation statistics over "training" (the episodes this training loads, after
-    # tasks and episodes) or "store" (every episode of the embodiment in the store); each
-    # rot6d block scaled as one ("block") or per entry ("dimension"). "block" gained 44 points
-    # over "dimension" on validation scenes (docs/learning_record.md, session 31).
-    statistics: str = "training"
-    rotation_scale: str = "block"
+    # Normalisation (dataset.STATISTICS, ROTATION_SCALES): "training" statistics are over the
+    # episodes this training loads, after tasks and episodes.
+    statistics: str = STATISTICS[0]
+    rotation_scale: str = ROTATION_SCALES[0]
 
     def __post_init__(self) -> None:
         if self.statistics not in STATISTICS:
