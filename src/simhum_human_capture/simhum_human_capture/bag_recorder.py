@@ -126,6 +126,12 @@ class EpisodeRecording:
         self.metadata = metadata
         self.count = 0
 
+    def started_as(self, metadata: EpisodeMetadata) -> bool:
+        """Whether ``metadata`` asks for this very episode (task, domain, embodiment,
+        operator and note alike; the id, a timestamp, is the recorder's own)."""
+        keys = ("task", "domain", "embodiment", "operator", "note")
+        return all(getattr(self.metadata, k) == getattr(metadata, k) for k in keys)
+
     def write(self, topic: str, msgtype: str, stamp_ns: int, raw: bytes) -> None:
         """Append one serialized message."""
         channel = self._channels.get(topic)

@@ -126,30 +126,10 @@ class RecorderNode(Node):
                     throttle_duration_sec=5.0,
                 )
 
-    def repeats_start(self, request: Record.Request) -> bool:
-        """Whether a start request asks for exactly the episode being recorded."""
-        m = self.recording.metadata
-        return (m.task, m.domain, m.embodiment, m.operator, m.note) == (
-            request.task,
-            request.domain,
-            request.embodiment,
-            request.operator_name,
-            request.note,
-        )
-
     def on_record(self, request: Record.Request, response: Record.Response):
         """Start or stop an episode."""
         try:
             if request.action == Record.Request.ACTION_START:
-                if self.recording is not None and self.repeats_start(request):
-                    # a client asking again after DDS lost the reply (ros2/rmw_fastrtps#842)
-                    response.ok, response.bag_path = True, str(self.recording.final_path)
-                    response.message = "recording (already, as this request asked)"
-                    return response
-                if self.recording is not None:
-                    raise RecorderError(
-                        f"already recording {self.recording.metadata.episode_id}; stop it first"
-                    )
                 metadata = EpisodeMetadata(
                     episode_id=episode_id(request.task, request.domain),
                     task=request.task,
@@ -160,6 +140,15 @@ class RecorderNode(Node):
                     operator=request.operator_name,
                     note=request.note,
                 )
+                if self.recording is not None and self.recording.started_as(metadata):
+                    # a client asking again after DDS lost the reply (ros2/rmw_fastrtps#842)
+                    response.ok, response.bag_path = True, str(self.recording.final_path)
+                    response.message = "recording (already, as this request asked)"
+                    return response
+                if self.recording is not None:
+                    raise RecorderError(
+                        f"already recording {self.recording.metadata.episode_id}; stop it first"
+                    )
                 self.recording = EpisodeRecording(self.out, metadata, self.min_free_gb)
                 response.bag_path = str(self.recording.final_path)
                 missing = sorted(set(self.wanted) - set(self.types))

@@ -68,6 +68,16 @@ def test_episode_round_trip(tmp_path) -> None:
         EpisodeRecording(tmp_path, metadata(), min_free_gb=0.0)
 
 
+def test_a_repeated_start_is_the_same_episode_and_nothing_else_is(tmp_path) -> None:
+    """A start asking again for the running episode (a client whose reply DDS lost) matches
+    it whatever its own id; one differing in any field the client chose does not."""
+    recording = EpisodeRecording(tmp_path, metadata(), min_free_gb=0.0)
+    assert recording.started_as(metadata("another-timestamp"))
+    for field in ("task", "domain", "embodiment", "operator", "note"):
+        assert not recording.started_as(replace(metadata(), **{field: "other"})), field
+    recording.stop(success=False)
+
+
 def test_refuses_when_disk_space_is_low(tmp_path) -> None:
     with pytest.raises(RecorderError, match=r"GB free, below the 1000000\.0 GB minimum"):
         EpisodeRecording(tmp_path, metadata(), min_free_gb=1e6)
