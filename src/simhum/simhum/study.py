@@ -191,6 +191,14 @@ PRESETS = {
     "study_long": replace(
         STUDY, pretrain_steps=3200, finetune_steps=2400, single_steps=5600, real_steps=5600
     ),
+    # The study step-matched at the fine-tune that validation favoured (docs/learning_record.md,
+    # session 35): SimHum 2400 + 3600 steps, single-stage methods mixing sources 6000,
+    # real_only 3600, with the package's default normalisation. 76,800 steps, about 200 min of
+    # training on 2 cores two at a time: beyond the 150-minute budget, so run in resumable
+    # pieces (`--tasks pick_place --no-curve`, one training seed a run).
+    "study_matched": replace(
+        STUDY, finetune_steps=3600, single_steps=6000, real_steps=3600, overrides=()
+    ),
     # For one CUDA GPU and 16 cores (not measured here): 3 tasks, the curve on two tasks and
     # every variant; 201,000 training steps (a few hours at ~30 ms a step), 6,750 evaluation
     # episodes (~20 min with 16 workers), 6,120 demonstrations (~10 min).
