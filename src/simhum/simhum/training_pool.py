@@ -1,6 +1,7 @@
 """Several trainings at once on one machine: each in its own process with its share of the
-CPU threads, a fine-tuning started only after the pre-training it starts from, the longest
-ready training first, one progress bar over every step.
+CPU threads (every core for the last one when it starts alone), a fine-tuning started only
+after the pre-training it starts from, the ready training with the longest chain of steps
+ahead first, one progress bar over every step.
 
 On 2 cores two trainings of one thread each make more steps per second than one training
 of two threads (the small convolutions of the policy scale poorly across threads); measured
@@ -51,25 +52,33 @@ def steps_logged(exp: ExperimentConfig) -> int:
     return done
 
 
-def _set_threads(threads: int) -> None:
+def _train(exp: ExperimentConfig, progress: bool, threads: int | None = None) -> float:
+    """Train ``exp`` (finished stages skipped) with ``threads`` torch threads (None: torch's
+    default); its seconds."""
     import torch
 
-    torch.set_num_threads(threads)
-
-
-def _train(exp: ExperimentConfig, progress: bool) -> float:
-    """Train ``exp`` (finished stages skipped); its seconds."""
     from simhum_train.train import run_experiment
 
+    if threads is not None:
+        torch.set_num_threads(threads)
     start = time.monotonic()
     run_experiment(exp, progress=progress)
     return time.monotonic() - start
 
 
+def chain_steps(training: Training, waiting: list[Training]) -> int:
+    """Steps of ``training`` and of the longest chain of waiting trainings after it."""
+    after = [t for t in waiting if t.after == training.label]
+    return training.steps + max((chain_steps(t, waiting) for t in after), default=0)
+
+
 def next_ready(waiting: list[Training], pending: set[str]) -> Training | None:
-    """The longest waiting training whose predecessor is not pending (waiting or running)."""
+    """The waiting training with the longest chain ahead (its steps and those of the
+    trainings after it) whose predecessor is not pending (waiting or running): a
+    pre-training whose fine-tunings make the longest chain starts before a longer training
+    that nothing waits on, so that chain does not finish alone at the end."""
     ready = [t for t in waiting if t.after not in pending]
-    return max(ready, key=lambda t: t.steps, default=None)
+    return max(ready, key=lambda t: chain_steps(t, waiting), default=None)
 
 
 def run_trainings(trainings: list[Training], at_once: int) -> dict[str, float]:
@@ -82,31 +91,28 @@ def run_trainings(trainings: list[Training], at_once: int) -> dict[str, float]:
     if at_once <= 1:
         return {t.label: _train(t.make(), True) for t in trainings}
     waiting, finished = list(trainings), {}
-    running: dict[Future, tuple[Training, ExperimentConfig]] = {}
-    pool = ProcessPoolExecutor(
-        at_once,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_set_threads,
-        initargs=(threads_each(at_once),),
-    )
+    running: dict[Future, tuple[Training, ExperimentConfig, int]] = {}
+    pool = ProcessPoolExecutor(at_once, mp_context=multiprocessing.get_context("spawn"))
     total = sum(t.steps for t in trainings)
     with pool, tqdm(total=total, desc=f"training {at_once} at a time", unit="step") as bar:
         while waiting or running:
-            pending = {t.label for t in waiting} | {t.label for t, _ in running.values()}
+            pending = {t.label for t in waiting} | {t.label for t, *_ in running.values()}
             while len(running) < at_once and (t := next_ready(waiting, pending)) is not None:
                 waiting.remove(t)
                 exp = t.make()
-                running[pool.submit(_train, exp, False)] = t, exp
+                threads = threads_each(at_once if waiting or running else 1)
+                running[pool.submit(_train, exp, False, threads)] = t, exp, threads
             if not running:
                 raise ValueError(f"trainings wait on each other: {[t.label for t in waiting]}")
             done, _ = wait(running, timeout=POLL_S, return_when=FIRST_COMPLETED)
             for future in done:
-                t, _ = running.pop(future)
+                t, _, threads = running.pop(future)
                 finished[t.label] = future.result()  # a training's error is raised here
-                tqdm.write(f"trained {t.label} in {finished[t.label] / 60:.1f} min")
+                minutes = finished[t.label] / 60
+                tqdm.write(f"trained {t.label} in {minutes:.1f} min ({threads} threads)")
             bar.n = sum(t.steps for t in trainings if t.label in finished) + sum(
-                steps_logged(exp) for _, exp in running.values()
+                steps_logged(exp) for _, exp, _ in running.values()
             )
-            bar.set_postfix_str(", ".join(t.label for t, _ in running.values()))
+            bar.set_postfix_str(", ".join(t.label for t, *_ in running.values()))
             bar.refresh()
     return finished

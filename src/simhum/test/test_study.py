@@ -4,6 +4,7 @@ and the training options it relies on (data.episodes, init_from a checkpoint fil
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from simhum.study import (
     trainings,
     write_results,
 )
-from simhum.training_pool import Training, run_trainings
+from simhum.training_pool import Training, next_ready, run_trainings, threads_each
 from simhum.variants import evaluation_seeds
 from simhum_core.onnx_policy import CONTRACT_VERSION
 from simhum_train.experiment import CONFIG_DIR, ConfigError, load_experiment
@@ -548,15 +549,34 @@ def pool_trainings(smoke: Path, out: Path) -> list[Training]:
     return trainings(preset, paths)
 
 
-def test_a_fine_tuning_starts_after_its_pre_training(smoke: Path, tmp_path: Path) -> None:
+def test_a_fine_tuning_starts_after_its_pre_training(smoke: Path, tmp_path: Path, capsys) -> None:
     pretrain, finetune = pool_trainings(smoke, tmp_path / "pool")
     assert finetune.after == pretrain.label
     run_trainings([pretrain, finetune], at_once=2)
+    log = capsys.readouterr().out
+    # the pre-training shares the cores; the fine-tuning, last and alone, takes them all
+    assert re.search(rf"trained {pretrain.label} in .* \({threads_each(2)} threads\)", log)
+    assert re.search(rf"trained {finetune.label} in .* \({threads_each(1)} threads\)", log)
     pretrained = pretrain.make().out_dir / "pretrain" / "final.pt"
     started = finetune.make().out_dir / "config.yaml"  # written as a training starts
     assert started.stat().st_mtime_ns >= pretrained.stat().st_mtime_ns
     origin = torch.load(finetune.make().out_dir / "finetune" / "final.pt", weights_only=True)
     assert origin["origin"]["backbone"] == "backbone"
+
+
+def test_the_pool_starts_the_longest_chain_first() -> None:
+    def training(label: str, steps: int, after: str | None = None) -> Training:
+        return Training(label, lambda: None, steps, after)
+
+    cotrain, real = training("cotrain", 6000), training("real_only", 3600)
+    pretrain, finetune = training("pretrain", 2400), training("finetune", 3600, "pretrain")
+    waiting = [cotrain, real, pretrain, finetune]
+    pending = {t.label for t in waiting}
+    assert next_ready(waiting, pending) == cotrain
+    waiting.remove(cotrain)  # running: the pre-training, 6000 steps ahead, goes before real_only
+    assert next_ready(waiting, pending) == pretrain
+    waiting.remove(pretrain)
+    assert next_ready(waiting, pending) == real  # the fine-tuning waits on its pre-training
 
 
 def test_trainings_waiting_on_each_other_fail_before_any_work(smoke: Path, tmp_path: Path) -> None:
