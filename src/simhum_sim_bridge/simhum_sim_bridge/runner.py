@@ -74,6 +74,9 @@ class SimRunner:
         if self.rates.camera_hz > 0:
             cfg = scene.config
             self._renderer = CameraRenderer(scene.model, CAMERA, cfg.image_width, cfg.image_height)
+            # the first frame uploads the scene's meshes and textures (tens of ms): part of
+            # building the scene, not of its first simulated moments
+            self._renderer.render(scene.data)
         now = self.time
         self._due = {"joints": now, "image": now, "check": now}
         self._ended = False
