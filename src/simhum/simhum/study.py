@@ -32,7 +32,12 @@ Every policy is trained once per training seed (``--training-seeds``, default 0:
 seed), each its own experiment, export and evaluation; the rows pool the seeds' episodes,
 their standard error the larger of the pooled binomial one and the seeds' spread (sample
 standard deviation / sqrt(seeds)), since one recipe's success varies from seed to seed more
-than 20 episodes resolve.
+than 20 episodes resolve. ``--add-to-results`` pools the seeds of this run with those of the
+results folder's rows of the same preset, sizes and evaluation seeds (to add a seed to a
+committed study whose work folder is gone):
+
+    simhum study --preset study_matched --tasks pick_place --no-curve --episodes 40 \\
+        --training-seeds 2 --add-to-results --results-dir docs/results/study_matched
 
 Finished trainings (final checkpoints of the same config), exports and evaluations (one
 result file per policy, seed and variant, written atomically) are skipped on a re-run.
@@ -45,7 +50,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 from itertools import product
@@ -967,12 +972,70 @@ def pool_seeds(rows: list[dict]) -> list[dict]:
     return pooled
 
 
-def run_study(preset_name: str, preset: Preset, paths: Paths, command: str) -> int:
-    """The whole study, then its results; returns 0."""
+def per_seed_rows(row: dict) -> list[dict]:
+    """A pooled study.json row as one row per training seed, as ``pool_seeds`` reads them:
+    each seed's per-episode successes and config hash, and the row's means of diagnostics and
+    episode length (pooling them again with other seeds' rows weights every seed equally, as
+    ``pool_seeds`` does)."""
+    means = {k: row[k] for k in (*DIAGNOSTIC_KEYS, "episode_length_s") if k in row}
+    seeds = zip(row["training_seeds"], row["successes"], row["config_hashes"], strict=True)
+    return [
+        {
+            **dict(zip(ROW_KEYS[:4], row_key(row), strict=True)),
+            **means,
+            "training_seed": seed,
+            **outcome_fields(successes, row["seeds"][0], None),
+            "config_hash": config_hash,
+        }
+        for seed, successes, config_hash in seeds
+    ]
+
+
+def rows_to_add_to(preset_name: str, preset: Preset, results: Path) -> list[dict]:
+    """The rows of ``results``/study.json that this run's training seeds are added to
+    (``--add-to-results``): one per row the run writes, of the same preset, sizes and
+    evaluation seeds, with per-episode outcomes and only other training seeds; a StudyError
+    naming the first row that is missing or does not fit."""
+    path = results / "study.json"
+    held = json.loads(path.read_text()) if path.is_file() else []
+    index = {row_key(r): r for r in held if r.get("preset") == preset_name}
+    seeds = evaluation_seeds(preset.episodes)
+    plan = evaluation_plan(preset).items()
+    keys = dict.fromkeys((p.method, p.task, v, p.real_demos) for p, vs in plan for v in vs)
+    rows = []
+    for key in keys:
+        what = f"{path}: {preset_name} row {key[0]}/{key[1]}/{key[2]}, {key[3]} real demos"
+        row = index.get(key)
+        if row is None:
+            raise StudyError(f"{what}: none to add training seeds to")
+        if row["sizes"] != preset_sizes(preset):
+            raise StudyError(f"{what}: trained at other sizes ({row['sizes']})")
+        if row["seeds"] != [seeds.start, seeds.stop - 1] or "successes" not in row:
+            raise StudyError(
+                f"{what}: evaluated on seeds {row['seeds'][0]}..{row['seeds'][1]}"
+                f"{'' if 'successes' in row else ' without per-episode outcomes'}, this run on "
+                f"{seeds.start}..{seeds.stop - 1}"
+            )
+        if shared := sorted(set(row["training_seeds"]) & set(preset.training_seeds)):
+            raise StudyError(f"{what}: already holds training seeds {shared}")
+        rows.append(row)
+    return rows
+
+
+def run_study(
+    preset_name: str, preset: Preset, paths: Paths, command: str, earlier: Sequence[dict] = ()
+) -> int:
+    """The whole study, then its results (pooled with ``earlier`` rows of other training
+    seeds, from ``rows_to_add_to``); returns 0."""
     started = time.monotonic()
     paths.out.mkdir(parents=True, exist_ok=True)
     timings, ran = run_items(work_items(preset, paths), paths.timings)
     rows = collect_rows(preset, paths)
+    if earlier:
+        per_seed = [s for r in [*earlier, *rows] for s in per_seed_rows(r)]
+        rows = pool_seeds(sorted(per_seed, key=lambda s: s["training_seed"]))
+        seeds = {*preset.training_seeds, *(s for r in earlier for s in r["training_seeds"])}
+        preset = replace(preset, training_seeds=tuple(sorted(seeds)))
     wall = {
         "this_run_s": time.monotonic() - started,
         "all_steps_s": sum(timings.values()),
@@ -1387,6 +1450,8 @@ def command_line(args: argparse.Namespace) -> str:
             parts += [f"--{flag}", str(getattr(args, flag))]
     if args.training_seeds is not None:
         parts += ["--training-seeds", *map(str, args.training_seeds)]
+    if args.add:
+        parts.append("--add-to-results")
     return " ".join([*parts, "--out", str(args.out), "--results-dir", str(args.results_dir)])
 
 
@@ -1396,12 +1461,13 @@ def run_command_line(args: argparse.Namespace) -> int:
 
     try:
         preset = prepare(args)
+        earlier = rows_to_add_to(args.preset, preset, args.results_dir) if args.add else []
     except (StudyError, ConfigError) as err:
         print(f"simhum study: {err}", file=sys.stderr)
         return 2
     paths = Paths(args.out, args.results_dir)
     print(f"study '{args.preset}': {json.dumps(asdict(preset))}", flush=True)
-    return run_study(args.preset, preset, paths, command_line(args))
+    return run_study(args.preset, preset, paths, command_line(args), earlier)
 
 
 def add_study_command(commands: argparse._SubParsersAction) -> None:
@@ -1438,6 +1504,13 @@ def add_study_command(commands: argparse._SubParsersAction) -> None:
         type=int,
         nargs="+",
         help="train (and evaluate) every policy once per seed; rows pool them (default: 0)",
+    )
+    parser.add_argument(
+        "--add-to-results",
+        dest="add",
+        action="store_true",
+        help="pool this run's training seeds with the results folder's rows of the same "
+        "preset, sizes and evaluation seeds (adds seeds to a study whose work folder is gone)",
     )
     parser.add_argument("--out", type=Path, default=Path("runs/study"), help="work folder")
     parser.add_argument("--results-dir", type=Path, default=Path("docs/results"))

@@ -30,9 +30,12 @@ from simhum.study import (
     first_episodes,
     generation_seeds,
     merged_rows,
+    outcome_fields,
+    per_seed_rows,
     percent,
     policy_config,
     pool_seeds,
+    preset_sizes,
     pretrain_config,
     select,
     trainings,
@@ -202,6 +205,86 @@ def test_training_seeds_are_pooled_with_their_spread() -> None:
     (single,) = pool_seeds([row(0, 0.15)])
     assert single["success_rate_se"] == pytest.approx((0.15 * 0.85 / 20) ** 0.5)
     assert percent(single) == "15 ± 8"
+
+
+def seed_row(seed: int, successes: list[int]) -> dict:
+    """One training seed's result row (diagnostics and episode length by seed)."""
+    return {
+        "method": "simhum",
+        "task": "pick_place",
+        "variant": "real",
+        "real_demos": 10,
+        "wasserstein": 1.0 + seed,
+        "classifier_accuracy": 0.5 + seed / 10,
+        "episode_length_s": 5.0 + seed,
+        "training_seed": seed,
+        "config_hash": f"h{seed}",
+        **outcome_fields([bool(s) for s in successes], 100000, None),
+    }
+
+
+def test_a_seed_added_to_pooled_rows_pools_as_every_seed_at_once() -> None:
+    seeds = [seed_row(0, [1, 0, 0, 1]), seed_row(1, [1, 1, 1, 1]), seed_row(2, [0, 0, 0, 1])]
+    (every,) = pool_seeds(seeds)
+    (first_two,) = pool_seeds(seeds[:2])
+    (third,) = pool_seeds(seeds[2:])
+    (added,) = pool_seeds([*per_seed_rows(first_two), *per_seed_rows(third)])
+    assert added["training_seeds"] == [0, 1, 2] and added["successes"] == every["successes"]
+    assert added["config_hashes"] == ["h0", "h1", "h2"] and added["episodes"] == 12
+    assert added["seed_success_rates"] == [0.5, 1.0, 0.25]
+    assert added["success_rate"] == pytest.approx(7 / 12)
+    assert added["success_rate_se"] == pytest.approx(every["success_rate_se"])
+    means = {"wasserstein": 2.0, "classifier_accuracy": 0.6, "episode_length_s": 6.0}
+    assert {k: added[k] for k in means} == pytest.approx(means)
+
+
+def test_adding_seeds_checks_the_earlier_rows_before_any_work(tmp_path: Path, capsys) -> None:
+    preset = PRESETS["smoke"]
+    results = tmp_path / "results"
+    assert simhum(study_args(tmp_path, "--add-to-results")) == 2
+    assert "none to add training seeds to" in capsys.readouterr().err
+    seeds = evaluation_seeds(preset.episodes)
+    rows = [
+        {
+            **dict(zip(ROW_KEYS[:4], (p.method, p.task, v, p.real_demos), strict=True)),
+            "training_seeds": [1],
+            "seeds": [seeds.start, seeds.stop - 1],
+            "successes": [[True] * preset.episodes],
+            "preset": "smoke",
+            "sizes": preset_sizes(preset),
+        }
+        for p, variants in evaluation_plan(preset).items()
+        for v in variants
+    ]
+    results.mkdir()
+    for bad, message in (
+        ({"training_seeds": [0, 1]}, "already holds training seeds [0]"),
+        ({"sizes": {}}, "trained at other sizes"),
+        ({"seeds": [seeds.start, seeds.stop]}, "evaluated on seeds"),
+    ):
+        (results / "study.json").write_text(json.dumps([rows[0] | bad, *rows[1:]]))
+        assert simhum(study_args(tmp_path, "--add-to-results")) == 2
+        err = capsys.readouterr().err
+        assert message in err and f"{rows[0]['method']}/pick_place/real" in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_rerun_adds_its_seed_to_the_rows_of_earlier_seeds(smoke: Path, tmp_path: Path) -> None:
+    preset = PRESETS["smoke"]
+    ours = json.loads((smoke / "results" / "study.json").read_text())
+    earlier = [r | {"training_seeds": [1], "config_hashes": ["earlier"]} for r in ours]
+    (tmp_path / "study.json").write_text(json.dumps(earlier))
+    add = ["--results-dir", str(tmp_path), "--add-to-results"]
+    assert simhum([*study_args(smoke), *add]) == 0
+    pooled = json.loads((tmp_path / "study.json").read_text())
+    assert len(pooled) == len(ours)
+    for row, mine in zip(pooled, ours, strict=True):
+        assert row["training_seeds"] == [0, 1] and row["episodes"] == 2 * preset.episodes
+        assert row["successes"] == [*mine["successes"], *mine["successes"]]
+        assert row["config_hashes"] == [*mine["config_hashes"], "earlier"]
+        assert row["success_rate"] == pytest.approx(mine["success_rate"])
+    report = (tmp_path / "smoke.md").read_text()
+    assert "(training seeds 0, 1;" in report and "--add-to-results" in report
 
 
 def test_bad_training_seeds_fail_before_any_work(tmp_path: Path, capsys) -> None:
