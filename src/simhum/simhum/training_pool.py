@@ -1,7 +1,7 @@
 """Several trainings at once on one machine: each in its own process with its share of the
-CPU threads (every core for the last one when it starts alone), a fine-tuning started only
-after the pre-training it starts from, the ready training with the longest chain of steps
-ahead first, one progress bar over every step.
+CPU threads (shared out again whenever one starts or ends, so the last ones take the cores
+the others free), a fine-tuning started only after the pre-training it starts from, the
+ready training with the longest chain of steps ahead first, one progress bar over every step.
 
 On 2 cores two trainings of one thread each make more steps per second than one training
 of two threads (the small convolutions of the policy scale poorly across threads); measured
@@ -10,12 +10,16 @@ by ``bench/train_bench.py``.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -52,18 +56,40 @@ def steps_logged(exp: ExperimentConfig) -> int:
     return done
 
 
-def _train(exp: ExperimentConfig, progress: bool, threads: int | None = None) -> float:
-    """Train ``exp`` (finished stages skipped) with ``threads`` torch threads (None: torch's
-    default); its seconds."""
+def write_threads(control: Path, threads: int) -> None:
+    """Tell a training how many torch threads to use from its next step on (atomically)."""
+    partial_file = control.with_name(control.name + ".partial")
+    partial_file.write_text(str(threads))
+    os.replace(partial_file, control)
+
+
+def follow_threads(control: Path, used: list[int]) -> None:
+    """Use the torch thread count last written to ``control`` (in the training's thread:
+    the count is per thread), noting each count used in ``used``."""
     import torch
 
+    threads = int(control.read_text())
+    if threads != torch.get_num_threads():
+        torch.set_num_threads(threads)
+    if not used or used[-1] != torch.get_num_threads():
+        used.append(torch.get_num_threads())
+
+
+def _train(
+    exp: ExperimentConfig, progress: bool, control: Path | None = None
+) -> tuple[float, list[int]]:
+    """Train ``exp`` (finished stages skipped), with the torch threads ``control`` says as it
+    starts and at each step (None: torch's default); its seconds and the thread counts it
+    was given, in order."""
+    used: list[int] = []
+    on_step = None if control is None else partial(follow_threads, control, used)
+    if on_step is not None:
+        on_step()  # before loading anything: the share it starts with
     from simhum_train.train import run_experiment
 
-    if threads is not None:
-        torch.set_num_threads(threads)
     start = time.monotonic()
-    run_experiment(exp, progress=progress)
-    return time.monotonic() - start
+    run_experiment(exp, progress=progress, on_step=on_step)
+    return time.monotonic() - start, used
 
 
 def chain_steps(training: Training, waiting: list[Training]) -> int:
@@ -83,33 +109,50 @@ def next_ready(waiting: list[Training], pending: set[str]) -> Training | None:
 
 def run_trainings(trainings: list[Training], at_once: int) -> dict[str, float]:
     """Train every one, ``at_once`` at a time, each after its predecessor; returns each one's
-    seconds. One at a time runs here with a per-training progress bar. The first failure
-    stops new starts and is raised once the running trainings end (their work is kept)."""
+    seconds. The running trainings share the cores equally, shared out again as one starts or
+    ends. One at a time runs here with a per-training progress bar. The first failure stops
+    new starts and is raised once the running trainings end (their work is kept)."""
     from tqdm import tqdm
 
     at_once = min(at_once, len(trainings))
     if at_once <= 1:
-        return {t.label: _train(t.make(), True) for t in trainings}
-    waiting, finished = list(trainings), {}
-    running: dict[Future, tuple[Training, ExperimentConfig, int]] = {}
+        return {t.label: _train(t.make(), True)[0] for t in trainings}
+    waiting, finished, given = list(trainings), {}, {}
+    running: dict[Future, tuple[Training, ExperimentConfig, Path]] = {}
     pool = ProcessPoolExecutor(at_once, mp_context=multiprocessing.get_context("spawn"))
-    total = sum(t.steps for t in trainings)
-    with pool, tqdm(total=total, desc=f"training {at_once} at a time", unit="step") as bar:
+    total, ids = sum(t.steps for t in trainings), itertools.count()
+    with (
+        pool,
+        tempfile.TemporaryDirectory(prefix="simhum-pool-") as controls,
+        tqdm(total=total, desc=f"training {at_once} at a time", unit="step") as bar,
+    ):
         while waiting or running:
             pending = {t.label for t in waiting} | {t.label for t, *_ in running.values()}
-            while len(running) < at_once and (t := next_ready(waiting, pending)) is not None:
+            starting = []
+            while len(running) + len(starting) < at_once:
+                if (t := next_ready(waiting, pending)) is None:
+                    break
                 waiting.remove(t)
-                exp = t.make()
-                threads = threads_each(at_once if waiting or running else 1)
-                running[pool.submit(_train, exp, False, threads)] = t, exp, threads
-            if not running:
+                starting.append(t)
+            if not running and not starting:
                 raise ValueError(f"trainings wait on each other: {[t.label for t in waiting]}")
+            share = threads_each(len(running) + len(starting))
+            for _, _, control in running.values():
+                if given[control] != share:
+                    write_threads(control, share)
+                    given[control] = share
+            for t in starting:
+                exp, control = t.make(), Path(controls) / str(next(ids))
+                write_threads(control, share)  # its first step already uses its share
+                given[control] = share
+                running[pool.submit(_train, exp, False, control)] = t, exp, control
             done, _ = wait(running, timeout=POLL_S, return_when=FIRST_COMPLETED)
             for future in done:
-                t, _, threads = running.pop(future)
-                finished[t.label] = future.result()  # a training's error is raised here
-                minutes = finished[t.label] / 60
-                tqdm.write(f"trained {t.label} in {minutes:.1f} min ({threads} threads)")
+                t, *_ = running.pop(future)
+                seconds, used = future.result()  # a training's error is raised here
+                finished[t.label] = seconds
+                threads = " then ".join(map(str, used))
+                tqdm.write(f"trained {t.label} in {seconds / 60:.1f} min ({threads} threads)")
             bar.n = sum(t.steps for t in trainings if t.label in finished) + sum(
                 steps_logged(exp) for _, exp, _ in running.values()
             )

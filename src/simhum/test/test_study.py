@@ -621,15 +621,14 @@ def test_robot_demonstrations_are_dart_perturbed(smoke: Path) -> None:
     assert not any(i.endswith("-dart") for i in human)
 
 
-def pool_trainings(smoke: Path, out: Path) -> list[Training]:
-    """SimHum's pre-training (longer) and its fine-tuning on the smoke study's store."""
+def pool_trainings(smoke: Path, out: Path, *methods: str, **steps: int) -> list[Training]:
+    """The trainings of ``methods`` (default SimHum: its pre-training, longer, and its
+    fine-tuning) on the smoke study's store, at the smoke preset's ``steps`` changed."""
     paths = Paths(out, out / "results")
     out.mkdir()
     (out / "store.zarr").symlink_to(smoke / "run" / "store.zarr")
-    preset = replace(
-        select(PRESETS["smoke"], None, ["simhum"], None, curve=False), pretrain_steps=30
-    )
-    return trainings(preset, paths)
+    preset = select(PRESETS["smoke"], None, list(methods or ["simhum"]), None, curve=False)
+    return trainings(replace(preset, **{"pretrain_steps": 30, **steps}), paths)
 
 
 def test_a_fine_tuning_starts_after_its_pre_training(smoke: Path, tmp_path: Path, capsys) -> None:
@@ -637,14 +636,30 @@ def test_a_fine_tuning_starts_after_its_pre_training(smoke: Path, tmp_path: Path
     assert finetune.after == pretrain.label
     run_trainings([pretrain, finetune], at_once=2)
     log = capsys.readouterr().out
-    # the pre-training shares the cores; the fine-tuning, last and alone, takes them all
-    assert re.search(rf"trained {pretrain.label} in .* \({threads_each(2)} threads\)", log)
+    # nothing can run beside either: each takes every core
+    assert re.search(rf"trained {pretrain.label} in .* \({threads_each(1)} threads\)", log)
     assert re.search(rf"trained {finetune.label} in .* \({threads_each(1)} threads\)", log)
     pretrained = pretrain.make().out_dir / "pretrain" / "final.pt"
     started = finetune.make().out_dir / "config.yaml"  # written as a training starts
     assert started.stat().st_mtime_ns >= pretrained.stat().st_mtime_ns
     origin = torch.load(finetune.make().out_dir / "finetune" / "final.pt", weights_only=True)
     assert origin["origin"]["backbone"] == "backbone"
+
+
+@pytest.mark.skipif(threads_each(1) == threads_each(2), reason="one core: nothing to share")
+def test_the_last_training_takes_the_cores_the_others_free(
+    smoke: Path, tmp_path: Path, capsys
+) -> None:
+    pool = pool_trainings(smoke, tmp_path / "pool", "simhum", "real_only", pretrain_steps=300)
+    pretrain, finetune, real = pool
+    run_trainings(pool, at_once=2)
+    log = capsys.readouterr().out
+    # the pre-training and real_only share the cores; once real_only ends, the pre-training
+    # (its fine-tuning waiting on it) goes on with every core, set in its training process
+    shared, alone = threads_each(2), threads_each(1)
+    assert re.search(rf"trained {real.label} in .* \({shared} threads\)", log), log
+    assert re.search(rf"trained {pretrain.label} in .* \({shared} then {alone} threads\)", log)
+    assert re.search(rf"trained {finetune.label} in .* \({alone} threads\)", log), log
 
 
 def test_the_pool_starts_the_longest_chain_first() -> None:

@@ -20,6 +20,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from itertools import combinations
 from pathlib import Path
@@ -433,8 +434,9 @@ class StageTrainer:
 
     # -- the loop -------------------------------------------------------------------------
 
-    def run(self, progress: bool = True) -> Path:
-        """Train to ``steps`` (resuming), evaluating and checkpointing on the way."""
+    def run(self, progress: bool = True, on_step: Callable[[], None] | None = None) -> Path:
+        """Train to ``steps`` (resuming), evaluating and checkpointing on the way; ``on_step``
+        is called before each step (e.g. to change the torch thread count)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         self.resume()
         train_log = CsvLog(
@@ -451,6 +453,8 @@ class StageTrainer:
             total=s.steps, initial=self.step, desc=s.name, unit="step", disable=not progress
         )
         while self.step < s.steps:
+            if on_step is not None:
+                on_step()
             start = time.perf_counter()
             values = {**self.train_step(), "seconds": time.perf_counter() - start}
             train_log.write(self.step, values)
@@ -477,9 +481,12 @@ class StageTrainer:
             self.save(BEST)
 
 
-def run_experiment(exp: ExperimentConfig, progress: bool = True) -> dict[str, Path]:
+def run_experiment(
+    exp: ExperimentConfig, progress: bool = True, on_step: Callable[[], None] | None = None
+) -> dict[str, Path]:
     """Every stage in order (finished ones skipped); returns each stage's selected
-    checkpoint (best.pt; final.pt beside it holds the last step)."""
+    checkpoint (best.pt; final.pt beside it holds the last step). ``on_step`` is called
+    before each training step."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic CUDA matmuls
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = select_device(exp.device)
@@ -519,7 +526,7 @@ def run_experiment(exp: ExperimentConfig, progress: bool = True) -> dict[str, Pa
         if not (final.is_file() and config_hash_of(final) == exp.hash()):
             trainer = StageTrainer(exp, index, data, device)
             print(f"[{stage.name}] batch {trainer.shares} on {device}; from: {trainer.origin}")
-            trainer.run(progress)
+            trainer.run(progress, on_step)
         finals[stage.name] = stage_dir / BEST
         plot_losses(stage_dirs, exp.out_dir / "loss.png")
         plot_diagnostics(stage_dirs, exp.out_dir / "diagnostics.png")
