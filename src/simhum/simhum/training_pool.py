@@ -117,7 +117,7 @@ def run_trainings(trainings: list[Training], at_once: int) -> dict[str, float]:
     at_once = min(at_once, len(trainings))
     if at_once <= 1:
         return {t.label: _train(t.make(), True)[0] for t in trainings}
-    waiting, finished, given = list(trainings), {}, {}
+    waiting, finished, given = list(trainings), {}, 0  # given: the running ones' share
     running: dict[Future, tuple[Training, ExperimentConfig, Path]] = {}
     pool = ProcessPoolExecutor(at_once, mp_context=multiprocessing.get_context("spawn"))
     total, ids = sum(t.steps for t in trainings), itertools.count()
@@ -137,14 +137,13 @@ def run_trainings(trainings: list[Training], at_once: int) -> dict[str, float]:
             if not running and not starting:
                 raise ValueError(f"trainings wait on each other: {[t.label for t in waiting]}")
             share = threads_each(len(running) + len(starting))
-            for _, _, control in running.values():
-                if given[control] != share:
+            if share != given:
+                for _, _, control in running.values():
                     write_threads(control, share)
-                    given[control] = share
+                given = share
             for t in starting:
                 exp, control = t.make(), Path(controls) / str(next(ids))
                 write_threads(control, share)  # its first step already uses its share
-                given[control] = share
                 running[pool.submit(_train, exp, False, control)] = t, exp, control
             done, _ = wait(running, timeout=POLL_S, return_when=FIRST_COMPLETED)
             for future in done:
