@@ -1206,7 +1206,8 @@ def write_results(
         ]
     other_seeds = sorted(
         {
-            f"{r['method']} (training seeds {', '.join(map(str, r.get('training_seeds', [0])))})"
+            f"{r['task']}/{r['method']} (training seeds "
+            f"{', '.join(map(str, r.get('training_seeds', [0])))})"
             for r in rows
             if tuple(r.get("training_seeds", (0,))) != preset.training_seeds
         }

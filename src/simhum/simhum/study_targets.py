@@ -165,8 +165,9 @@ def task_checks(index: Mapping[Key, dict], task: str, demos: int) -> list[Check]
             checks.append(
                 Check(
                     f"{task}: SimHum above every baseline by > 2 SE, {label}",
-                    f"closest {closest} {others[closest]}: {margins[closest]:+.1f} SE",
-                    margins[closest] > MARGIN_SE,
+                    f"closest {closest} {others[closest]}: {margins[closest]:+.1f} SE "
+                    f"({len(others)} of {len(BASELINES)} baselines)",
+                    margins[closest] > MARGIN_SE and len(others) == len(BASELINES),
                 )
             )
     for label in (IN_DISTRIBUTION, OOD_MEAN):

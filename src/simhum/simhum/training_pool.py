@@ -102,9 +102,11 @@ def next_ready(waiting: list[Training], pending: set[str]) -> Training | None:
     """The waiting training with the longest chain ahead (its steps and those of the
     trainings after it) whose predecessor is not pending (waiting or running): a
     pre-training whose fine-tunings make the longest chain starts before a longer training
-    that nothing waits on, so that chain does not finish alone at the end."""
+    that nothing waits on, so that chain does not finish alone at the end. Of equal chains
+    the longer training goes first, so that short pre-trainings do not all finish early and
+    leave their fine-tunings to end together, one of them alone."""
     ready = [t for t in waiting if t.after not in pending]
-    return max(ready, key=lambda t: chain_steps(t, waiting), default=None)
+    return max(ready, key=lambda t: (chain_steps(t, waiting), t.steps), default=None)
 
 
 def run_trainings(trainings: list[Training], at_once: int) -> dict[str, float]:

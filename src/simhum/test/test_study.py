@@ -365,6 +365,7 @@ def test_the_report_shows_every_preset_method_study_json_holds(tmp_path: Path) -
         ]
 
     earlier = rows("cotrain", 0.1, preset.variants) + rows("cotrain_ot", 0.4, ("real",))
+    earlier = [r | {"training_seeds": [0, 1]} for r in earlier]  # pooled over two seeds
     (tmp_path / "study.json").write_text(json.dumps(earlier))
     # real_only is not one of the preset's methods: asked for, it is shown all the same
     asked = select(preset, None, ["cfg_adda", "real_only"], None)
@@ -376,7 +377,9 @@ def test_the_report_shows_every_preset_method_study_json_holds(tmp_path: Path) -
     # cotrain has every variant from an earlier run: shown, and said to be earlier
     assert table[0].startswith("| cotrain | 10 ± 0 |")
     assert "Rows of cotrain come from earlier runs" in report
-    assert "Rows pooled over other training seeds" not in report  # all of seed 0
+    # this run's methods have the preset's seed (0); the earlier rows name task and method
+    pooled = "Rows pooled over other training seeds: pick_place/cotrain (training seeds 0, 1)."
+    assert pooled in report.splitlines()
     # cotrain_ot has only one variant: not in the table
     assert not any(line.startswith("| cotrain_ot |") for line in report.splitlines())
     assert any(line.startswith("| cfg_adda | 30 ± 0 |") for line in report.splitlines())
@@ -662,12 +665,14 @@ def test_the_last_training_takes_the_cores_the_others_free(
     assert re.search(rf"trained {finetune.label} in .* \({alone} threads\)", log), log
 
 
-def test_the_pool_starts_the_longest_chain_first() -> None:
-    def training(label: str, steps: int, after: str | None = None) -> Training:
-        return Training(label, lambda: None, steps, after)
+def planned(label: str, steps: int, after: str | None = None) -> Training:
+    """A planned training for the pool's order (never made)."""
+    return Training(label, lambda: None, steps, after)
 
-    cotrain, real = training("cotrain", 6000), training("real_only", 3600)
-    pretrain, finetune = training("pretrain", 2400), training("finetune", 3600, "pretrain")
+
+def test_the_pool_starts_the_longest_chain_first() -> None:
+    cotrain, real = planned("cotrain", 6000), planned("real_only", 3600)
+    pretrain, finetune = planned("pretrain", 2400), planned("finetune", 3600, "pretrain")
     waiting = [cotrain, real, pretrain, finetune]
     pending = {t.label for t in waiting}
     assert next_ready(waiting, pending) == cotrain
@@ -675,6 +680,18 @@ def test_the_pool_starts_the_longest_chain_first() -> None:
     assert next_ready(waiting, pending) == pretrain
     waiting.remove(pretrain)
     assert next_ready(waiting, pending) == real  # the fine-tuning waits on its pre-training
+
+
+def test_of_equal_chains_the_pool_starts_the_longer_training() -> None:
+    # push's step-matched plan: with the pre-trainings first, three 3600-step fine-tunings
+    # became ready together with real_only and one ran alone at the end (3600 steps alone);
+    # with co-training first the pool ends with 1200 steps alone
+    two_stage = ("sim", "human", "simhum")
+    waiting = [planned(f"{m}-pretrain", 2400) for m in two_stage]
+    waiting += [planned(f"{m}-finetune", 3600, f"{m}-pretrain") for m in two_stage]
+    cotrain = planned("cotrain", 6000)
+    waiting += [planned("real_only", 3600), cotrain]
+    assert next_ready(waiting, {t.label for t in waiting}) == cotrain
 
 
 def test_trainings_waiting_on_each_other_fail_before_any_work(smoke: Path, tmp_path: Path) -> None:
