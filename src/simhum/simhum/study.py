@@ -865,7 +865,8 @@ def work_items(preset: Preset, paths: Paths) -> list[WorkItem]:
     items = [
         WorkItem("demonstrations and store", partial(build_data, preset, paths)),
         WorkItem(
-            f"train {count} experiments, {preset.trainings} at a time",
+            f"train {count} experiments (training seeds "
+            f"{', '.join(map(str, preset.training_seeds))}), {preset.trainings} at a time",
             partial(train_all, preset, paths),
         ),
     ]
@@ -882,9 +883,10 @@ def work_items(preset: Preset, paths: Paths) -> list[WorkItem]:
 
 
 def run_items(items: list[WorkItem], timings_path: Path) -> tuple[dict[str, float], list[str]]:
-    """Run the steps with a progress bar, recording the seconds of those that did work;
-    returns the seconds of every step done so far (over resumed runs too) and the labels of
-    the steps that did work in this run."""
+    """Run the steps with a progress bar, adding the seconds of each that did work to what
+    earlier runs in the work folder recorded under its label (another run's trainings of the
+    same count and seeds: every run's work counts); returns the seconds of every step done so
+    far and the labels of the steps that did work in this run."""
     from tqdm import tqdm
 
     timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
@@ -895,7 +897,8 @@ def run_items(items: list[WorkItem], timings_path: Path) -> tuple[dict[str, floa
             tqdm.write(f"--- study: {item.label}")
             start = time.monotonic()
             if item.run():
-                timings[item.label] = round(time.monotonic() - start, 1)
+                spent = time.monotonic() - start
+                timings[item.label] = round(timings.get(item.label, 0.0) + spent, 1)
                 write_json(timings_path, timings)
                 ran.append(item.label)
             else:

@@ -23,6 +23,7 @@ from simhum.study import (
     Paths,
     Policy,
     StudyError,
+    WorkItem,
     check_seeds,
     evaluation_plan,
     export,
@@ -37,8 +38,10 @@ from simhum.study import (
     pool_seeds,
     preset_sizes,
     pretrain_config,
+    run_items,
     select,
     trainings,
+    work_items,
     write_results,
 )
 from simhum.training_pool import Training, next_ready, run_trainings, threads_each
@@ -504,6 +507,25 @@ def test_a_rerun_skips_every_finished_step(smoke: Path, capsys) -> None:
     count = len(evaluation_plan(PRESETS["smoke"]))
     assert f"(data, trainings, {count} exports, {count} policies evaluated)" in runs[-2]
     assert "(results only)" in runs[-1] and len(runs) == 2
+
+
+def test_every_run_s_work_counts_in_the_folder_s_time(tmp_path: Path) -> None:
+    """A step that does work again (another run's trainings under the same label) adds its
+    seconds to the earlier ones instead of replacing them; steps done already keep theirs; the
+    training step names its training seeds, so each seed's trainings have their own line."""
+    timings = tmp_path / "timings.json"
+    timings.write_text(json.dumps({"train": 100.0, "export": 2.0}))
+    items = [WorkItem("train", lambda: True), WorkItem("export", lambda: False)]
+    seconds, ran = run_items(items, timings)
+    assert ran == ["train"] and seconds["export"] == 2.0
+    assert 100.0 <= seconds["train"] < 110.0
+    assert json.loads(timings.read_text()) == seconds
+    paths = Paths(tmp_path / "run", tmp_path / "results")
+    labels = [
+        work_items(replace(PRESETS["smoke"], training_seeds=seeds), paths)[1].label
+        for seeds in ((0,), (1, 2))
+    ]
+    assert "training seeds 0)" in labels[0] and "training seeds 1, 2)" in labels[1]
 
 
 def test_more_episodes_extend_the_results_and_fewer_read_the_first(
