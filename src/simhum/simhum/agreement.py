@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from simhum.episode_trace import tool_path
 from simhum.lockstep import LIVE_COMMAND_LATENCY_S, LockstepSettings, evaluate_lockstep
 from simhum.variants import evaluation_seeds, get_variant
 from simhum_core.kinematics import IKSolver
@@ -139,11 +140,6 @@ def evaluate_live(
         return [watch.outcome(seed, period) for seed in evaluation_seeds(episodes)], summary
     finally:
         watch.close()
-
-
-def tool_path(ik: IKSolver, path) -> np.ndarray:
-    """Tool positions [N, 3] along a path of joint positions."""
-    return np.array([ik.forward(np.asarray(q))[:3, 3] for q in path])
 
 
 def path_gap(a: np.ndarray, b: np.ndarray, points: int) -> float:

@@ -36,9 +36,11 @@ from typing import Protocol
 
 import numpy as np
 
+from simhum.episode_trace import add_traces, describe, plot_traces
 from simhum.evaluate import VariantResult
 from simhum.variants import SEED_SETS, VARIANTS, evaluation_seeds, get_variant
 from simhum_core.calibration import CameraCalibration, load_calibration
+from simhum_core.kinematics import IKSolver
 from simhum_core.onnx_policy import OnnxPolicy, PolicyContract, PolicyContractError
 from simhum_core.paths import default_calibration, default_urdf
 from simhum_core.robot import RobotDescription, load_robot
@@ -48,9 +50,11 @@ from simhum_policy_node.safety import SafetyLimits
 from simhum_sim_bridge.rollout import EpisodeSpec, make_scene, ready_pose
 from simhum_sim_bridge.runner import Rates, SimRunner
 from simhum_sim_bridge.scene import SceneConfig
+from simhum_sim_bridge.tasks import get_task
 
 # The live graph's observation-to-command latency on a 2-core machine (measured 32-38 ms).
 LIVE_COMMAND_LATENCY_S = 0.035
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")  # what ``--plot`` can write
 
 
 class Policy(Protocol):
@@ -135,6 +139,10 @@ class EpisodeOutcome:
     # the measured joint positions (URDF order) the controller got at each control tick,
     # then the last joint state at the episode's end
     path: tuple[tuple[float, ...], ...]
+    # the task's moved object's position (x, y, z) at the same instants as ``path``
+    object_path: tuple[tuple[float, float, float], ...]
+    # the episode's start poses (x, y, yaw) of the task's objects and goal, by layout key
+    layout: dict[str, tuple[float, ...]]
 
 
 class _Latest:
@@ -185,8 +193,13 @@ def run_lockstep_episode(
         settings.stream_points,
     )
     runner = SimRunner(robot, rates, ready_pose(robot))
-    runner.reset(make_scene(robot, camera, spec), spec.seed)
-    latest, latencies, path = _Latest(), [], []
+    scene = make_scene(robot, camera, spec)
+    runner.reset(scene, spec.seed)
+    latest, latencies, path, object_path = _Latest(), [], [], []
+
+    def moved_object() -> tuple[float, float, float]:
+        return tuple(scene.object_position(scene.task.moved_object).tolist())
+
     blank = np.zeros((c.image_height, c.image_width, 3), np.uint8)
     period, dt = 1.0 / c.control_hz, 1.0 / settings.physics_hz
     start, tick = runner.time, 0
@@ -198,6 +211,7 @@ def run_lockstep_episode(
             now = runner.time
             joint_stamp, q = latest.joints
             path.append(tuple(q.tolist()))
+            object_path.append(moved_object())
             frame_stamp, image = latest.frame if settings.render else (joint_stamp, blank)
             result = controller.step(
                 image, q, {"camera": now - frame_stamp, "joint_states": now - joint_stamp}
@@ -212,11 +226,21 @@ def run_lockstep_episode(
                 times = period * np.arange(1, len(points) + 1)
                 runner.command(times, points, stamp=now)
             tick += 1
+        path.append(tuple(latest.joints[1].tolist()))
+        object_path.append(moved_object())
+        layout = {k: tuple(v.tolist()) for k, v in scene.layout.items()}
     finally:
         runner.close()
     end, success = latest.end
-    path.append(tuple(latest.joints[1].tolist()))
-    return EpisodeOutcome(spec.seed, success, end - start, tuple(latencies), tuple(path))
+    return EpisodeOutcome(
+        spec.seed,
+        success,
+        end - start,
+        tuple(latencies),
+        tuple(path),
+        tuple(object_path),
+        layout,
+    )
 
 
 @dataclass(frozen=True)
@@ -335,16 +359,24 @@ def add_lockstep_command(commands) -> None:
         help="classifier-free guidance scale of a guided policy (0: unconditional, 1: "
         "conditional on the real domain; default: its contract's)",
     )
-    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument(
+        "--out", type=Path, help="write the results as JSON here (with each episode's trace)"
+    )
+    parser.add_argument(
+        "--plot", type=Path, help="draw every episode's tool and object paths from above (PNG)"
+    )
     parser.set_defaults(run=_lockstep_main)
 
 
 def _lockstep_main(args) -> int:
     if args.episodes < 1:
         raise SystemExit("error: --episodes must be at least 1")
+    if args.plot and args.plot.suffix.lower() not in PLOT_SUFFIXES:
+        raise SystemExit(f"error: --plot {args.plot}: name a {'/'.join(PLOT_SUFFIXES)} file")
     seeds = list(evaluation_seeds(args.episodes, args.seeds))
     try:
-        for variant in args.variants:  # an unknown variant fails before the policy loads
+        task = get_task(args.task)  # an unknown task or variant fails before the policy loads
+        for variant in args.variants:
             get_variant(variant)
         source = OnnxPolicySource(args.policy, guidance_scale=args.guidance_scale)
         # a scale the policy refuses fails here, before any episode
@@ -354,11 +386,13 @@ def _lockstep_main(args) -> int:
         report = evaluate_lockstep(source, args.task, args.variants, seeds, args.workers, settings)
     except (ValueError, PolicyContractError) as err:
         raise SystemExit(f"error: {err}") from None
+    ik = IKSolver(load_robot(settings.urdf, tool_frame=settings.tool_frame))
+    report = add_traces(report, task, ik)
     for r in report:
         print(
             f"{r['variant']:<24} {r['success_rate']:.2f} +- {r['success_rate_se']:.2f} "
             f"({sum(o['success'] for o in r['outcomes'])}/{r['episodes']}, {args.seeds} "
-            f"seeds {seeds[0]}-{seeds[-1]})"
+            f"seeds {seeds[0]}-{seeds[-1]}): {describe(r['failures'])}"
         )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -373,4 +407,6 @@ def _lockstep_main(args) -> int:
                 indent=1,
             )
         )
+    if args.plot:  # after the results are saved
+        plot_traces(report, task, ik, args.plot)
     return 0

@@ -159,9 +159,16 @@ def test_lockstep_agrees_with_simhum_eval(slow_policy, tmp_path) -> None:
 
 
 def test_lockstep_command_runs_validation_seeds(tiny_policy, tmp_path, capsys) -> None:
-    out = tmp_path / "lockstep.json"
+    out, plot = tmp_path / "lockstep.json", tmp_path / "plots" / "episodes.png"
     argv = ["lockstep", "--policy", str(tiny_policy), "--episodes", "2", "--workers", "1"]
-    assert main([*argv, "--out", str(out)]) == 0
+    with pytest.raises(SystemExit, match=r"--plot .*episodes\.txt: name a \.png/\.pdf/\.svg file"):
+        main([*argv, "--plot", str(tmp_path / "episodes.txt")])  # before any episode
+    assert main([*argv, "--out", str(out), "--plot", str(plot)]) == 0
     (variant,) = json.loads(out.read_text())["variants"]
     assert [o["seed"] for o in variant["outcomes"]] == [200_000, 200_001]
-    assert "validation seeds 200000-200001" in capsys.readouterr().out
+    kinds = [o["kind"] for o in variant["outcomes"]]
+    assert sum(variant["failures"][k] for k in ("success", "untouched", "missed")) == 2, kinds
+    printed = capsys.readouterr().out
+    assert "validation seeds 200000-200001" in printed
+    assert f"success {kinds.count('success')}, untouched {kinds.count('untouched')}" in printed
+    assert plot.read_bytes().startswith(b"\x89PNG")

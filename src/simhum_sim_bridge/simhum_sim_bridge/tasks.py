@@ -32,6 +32,8 @@ class Task(ABC):
 
     name: ClassVar[str]
     duration_s: ClassVar[float]  # episode time-out
+    moved_object: ClassVar[str]  # the body the robot must move (a layout key)
+    goal: ClassVar[str]  # where it must go: the layout key of the bin, target or base
 
     @abstractmethod
     def sample_layout(
@@ -85,6 +87,8 @@ class PickPlace(Task):
 
     name: ClassVar[str] = "pick_place"
     duration_s: ClassVar[float] = 12.0
+    moved_object: ClassVar[str] = "cube"
+    goal: ClassVar[str] = "bin"
     cube_half: float = 0.02
     bin_half: float = 0.07  # outer half-width
     wall: float = 0.008
@@ -130,6 +134,8 @@ class Push(Task):
 
     name: ClassVar[str] = "push"
     duration_s: ClassVar[float] = 12.0
+    moved_object: ClassVar[str] = "block"
+    goal: ClassVar[str] = "target"
     block_half: float = 0.025
     target_radius: float = 0.04
     distance: float = 0.12  # from the block to the target centre
@@ -171,6 +177,8 @@ class Stack(Task):
 
     name: ClassVar[str] = "stack"
     duration_s: ClassVar[float] = 12.0
+    moved_object: ClassVar[str] = "top"
+    goal: ClassVar[str] = "base"
     top_half: float = 0.02
     base_half: float = 0.03
 
