@@ -363,7 +363,9 @@ def add_lockstep_command(commands) -> None:
         "--out", type=Path, help="write the results as JSON here (with each episode's trace)"
     )
     parser.add_argument(
-        "--plot", type=Path, help="draw every episode's tool and object paths from above (PNG)"
+        "--plot",
+        type=Path,
+        help="draw every episode's tool and object paths from above (.png, .pdf or .svg)",
     )
     parser.set_defaults(run=_lockstep_main)
 
