@@ -2,7 +2,8 @@
 
 They are not on PyPI and not vendored here: on a development machine, put the jazzy branches
 of github.com/ros2/launch (launch/) and github.com/ros2/launch_ros (launch_ros/) on
-PYTHONPATH with osrf-pycommon installed (see the README, "Tests"); these tests skip otherwise.
+PYTHONPATH with osrf-pycommon installed (`bash scripts/launch_test.sh` does that and runs this
+file; the README, "Tests"); these tests skip otherwise.
 Sim mode runs for real (the bridge and the policy node come up over DDS); real mode needs
 ros2_control and the robot, so its launch description is expanded and its sequencing
 (spawner -> start pose -> policy) driven with launch's own process-exit events.
