@@ -22,18 +22,22 @@ import pytest
 from test_graph_supervisor import viewers_installed  # noqa: F401 (a fixture)
 from toy_policy import write_joint_position_policy, write_toy_policy
 
-launch = pytest.importorskip(
-    "launch", reason="ROS 2 Jazzy's `launch` package is not installed (see the README, Tests)"
+# this repository's own launch/ folder imports as an empty namespace package named `launch`
+# when the working directory is on sys.path: ask for one of the real package's modules
+pytest.importorskip(
+    "launch.launch_service",
+    reason="ROS 2 Jazzy's `launch` package is not installed (see the README, Tests)",
 )
 pytest.importorskip(
     "launch_ros", reason="ROS 2 Jazzy's `launch_ros` package is not installed (see the README)"
 )
 
-from launch.actions import DeclareLaunchArgument, LogInfo, RegisterEventHandler  # noqa: E402
-from launch.events.process import ProcessExited  # noqa: E402
-from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
-from launch.utilities import perform_substitutions  # noqa: E402
-from launch_ros.actions import Node  # noqa: E402
+import launch
+from launch.actions import DeclareLaunchArgument, LogInfo, RegisterEventHandler
+from launch.events.process import ProcessExited
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch.utilities import perform_substitutions
+from launch_ros.actions import Node
 
 BRINGUP = Path(__file__).resolve().parents[3] / "launch" / "bringup.launch.py"
 
